@@ -1,0 +1,170 @@
+"""The one configuration object of a style-transfer run, and the named presets.
+
+What it is: ``Config``, a frozen dataclass holding every knob of ``transfer.run`` (layers and their weights
+λ_l, α, β, optimizer, steps, initialization, image size, precision, device…), validated on creation so that a
+bad value fails before any work starts; ``PRESETS`` with the ``course``, ``gatys`` and ``fast`` recipes; and
+``preset(name, **overrides)``.
+
+What it is not: no optimization (``transfer.py``), no file handling (``images.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from . import noise, vgg
+
+OPTIMIZERS = ("lbfgs", "adam")
+PRECISIONS = ("float32", "bfloat16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+GATYS_STYLE_LAYERS = (("relu1_1", 0.2), ("relu2_1", 0.2), ("relu3_1", 0.2), ("relu4_1", 0.2), ("relu5_1", 0.2))
+# The course names Keras layers ("block1_conv1" … "block5_conv1"); a Keras Conv2D layer includes its ReLU,
+# so what the course calls conv1_1 is our relu1_1.
+COURSE_STYLE_LAYERS = GATYS_STYLE_LAYERS
+
+
+def _as_layer_weights(value) -> tuple[tuple[str, float], ...]:
+    items = value.items() if isinstance(value, Mapping) else value
+    return tuple((str(name), float(weight)) for name, weight in items)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of a run. Build one directly, with ``preset(name, **changes)``, or ``config.replace(...)``.
+
+    J(G) = α J_content(C, G) + β Σ_l λ_l J_style^[l](S, G) + tv_weight · J_tv(G)
+    """
+
+    content_layer: str = "relu4_2"
+    style_layers: tuple[tuple[str, float], ...] = GATYS_STYLE_LAYERS  # ((layer, λ_l), …)
+    alpha: float = 1.0  # α, weight of the content cost
+    beta: float = 1e-3  # β, weight of the style cost
+    tv_weight: float = 0.0  # weight of the total-variation cost (smoothness)
+    weights: str = "caffe"  # VGG-19 weight source: caffe | torchvision | random
+    pooling: str = "max"  # max | avg
+    optimizer: str = "lbfgs"  # lbfgs | adam
+    lr: float = 1.0  # learning rate (L-BFGS step scale, or Adam's step in pixel units)
+    steps: int = 200  # optimizer steps at full size
+    init: str = "white"  # noise.KINDS: content | style | white | uniform | gaussian | additive
+    noise_ratio: float = 0.6  # r in G0 = clip((1 − r)·C + r·N), or the ± range for "additive"
+    size: int = 256  # longer side of the content image, in pixels
+    style_scale: float = 1.0  # the style image's longer side is size · style_scale
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "float32"  # float32 | bfloat16 (autocast of the VGG forward pass; costs stay float32)
+    channels_last: bool = False  # NHWC memory layout for the convolutions
+    coarse_steps: int = 0  # steps at size · coarse_scale before the full-size steps
+    coarse_scale: float = 0.5
+    frame_every: int = 10  # record a frame of G every this many steps (0: only first and last)
+
+    def __post_init__(self):
+        object.__setattr__(self, "style_layers", _as_layer_weights(self.style_layers))
+        vgg.check_layers([self.content_layer])
+        if not self.style_layers:
+            raise ValueError("style_layers is empty; give at least one (layer, λ) pair such as ('relu1_1', 1.0)")
+        vgg.check_layers(name for name, _ in self.style_layers)
+        names = [name for name, _ in self.style_layers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"style_layers names a layer twice: {names}")
+        for name, weight in self.style_layers:
+            if not weight >= 0:
+                raise ValueError(f"style layer weight λ for {name} must be ≥ 0, got {weight}")
+        for name in ("alpha", "beta", "tv_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value >= 0 and value != float("inf")):
+                raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        for name, choices in (("weights", vgg.WEIGHT_SOURCES), ("pooling", vgg.POOLINGS),
+                              ("optimizer", OPTIMIZERS), ("init", noise.KINDS),
+                              ("precision", PRECISIONS), ("device", DEVICES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
+        for name in ("steps", "coarse_steps", "frame_every", "seed", "size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a whole number ≥ 0, got {value!r}")
+        if self.steps + self.coarse_steps < 1:
+            raise ValueError("steps must be at least 1")
+        min_size = vgg.min_side(self.layers)
+        if self.size < min_size:
+            raise ValueError(f"size must be at least {min_size} pixels for layer "
+                             f"{max(self.layers, key=vgg.downsampling)}, got {self.size}")
+        if not 0 <= self.noise_ratio <= 1:
+            raise ValueError(f"noise_ratio must be between 0 and 1, got {self.noise_ratio}")
+        if not 0 < self.style_scale <= 8:
+            raise ValueError(f"style_scale must be in (0, 8], got {self.style_scale}")
+        if not 0 < self.coarse_scale <= 1:
+            raise ValueError(f"coarse_scale must be in (0, 1], got {self.coarse_scale}")
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Every VGG-19 layer the run reads: the content layer, then the style layers."""
+        return tuple(dict.fromkeys([self.content_layer, *(name for name, _ in self.style_layers)]))
+
+    @property
+    def total_steps(self) -> int:
+        return self.coarse_steps + self.steps
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["style_layers"] = [list(pair) for pair in self.style_layers]
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown Config field(s): {', '.join(unknown)}")
+        return cls(**dict(data))
+
+    def to_code(self) -> str:
+        """Python source that rebuilds this exact Config (only the fields that differ from the defaults)."""
+        default = Config()
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value != getattr(default, f.name):
+                parts.append(f"    {f.name}={value!r},")
+        return "Config(\n" + "\n".join(parts) + "\n)" if parts else "Config()"
+
+
+PRESETS: dict[str, Config] = {
+    # The Deep Learning Specialization's recipe: Adam on the pixels, content layer "conv5_4" and style layers
+    # "conv1_1"…"conv5_1" with λ = 0.2 (Keras names: post-ReLU, hence relu*), content + uniform noise in ±0.25.
+    # α/β re-tuned: the course feeds [0, 1] pixels to VGG, we use the weights' own preprocessing (×255, mean).
+    "course": Config(
+        content_layer="relu5_4", style_layers=COURSE_STYLE_LAYERS, alpha=10.0, beta=40.0 * 1e-3,
+        optimizer="adam", lr=0.01, steps=300, init="additive", noise_ratio=0.25,
+    ),
+    # Gatys, Ecker & Bethge 2016: L-BFGS, relu4_2 content, relu1_1…relu5_1 style, white-noise start.
+    "gatys": Config(
+        content_layer="relu4_2", style_layers=GATYS_STYLE_LAYERS, alpha=1.0, beta=1e-3,
+        optimizer="lbfgs", lr=1.0, steps=200, init="white",
+    ),
+    # Best time-to-quality found by benchmarks/: see the README's performance section.
+    "fast": Config(
+        content_layer="relu4_2", style_layers=GATYS_STYLE_LAYERS, alpha=1.0, beta=1e-3,
+        optimizer="lbfgs", lr=1.0, steps=60, coarse_steps=140, coarse_scale=0.5, init="content",
+        precision="bfloat16",
+    ),
+}
+
+
+def preset(name: str, **changes) -> Config:
+    """The named preset (``course``, ``gatys`` or ``fast``), with optional field changes."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name].replace(**changes)

@@ -1,0 +1,90 @@
+r"""The starting image $G_0$ of the optimization.
+
+Gradient descent on the pixels of $G$ has to start somewhere; where it starts decides how much of
+the content survives when the style cost dominates. This module makes that start, reproducibly:
+the noise comes from a local ``torch.Generator`` seeded with ``seed`` (the global RNG is never
+touched), drawn on the CPU and then moved to ``C``'s device and dtype, so a seed gives the same
+$G_0$ on every device.
+
+It is not the optimizer (``transfer.py``) and does not load images (``images.py``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .images import resize_to
+
+__all__ = ["KINDS", "initial_image"]
+
+KINDS = ("content", "style", "white", "uniform", "gaussian", "additive")
+
+
+def initial_image(
+    C: torch.Tensor,
+    kind: str = "content",
+    ratio: float = 0.6,
+    seed: int = 0,
+    S: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""The starting image $G_0$, with $r$ = ``ratio`` and noise $N$ drawn per pixel and channel.
+
+    - ``"content"``:  $G_0 = C$
+    - ``"style"``:    $G_0 = \mathrm{resize}(S, H \times W)$
+    - ``"white"``:    $G_0 = N,\; N \sim \mathcal{U}(0, 1)$
+    - ``"uniform"``:  $G_0 = \mathrm{clip}_{[0,1]}\big((1 - r)\,C + r\,N\big)$,
+      $N \sim \mathcal{U}(0, 1)$
+      (with $r = 0.6$: the older course recipe, 0.6 noise + 0.4 content)
+    - ``"gaussian"``: $G_0 = \mathrm{clip}_{[0,1]}\big((1 - r)\,C + r\,N\big)$,
+      $N \sim \mathcal{N}(0.5, 0.25^2)$
+    - ``"additive"``: $G_0 = \mathrm{clip}_{[0,1]}\big(C + r\,(2U - 1)\big)$,
+      $U \sim \mathcal{U}(0, 1)$, i.e. noise uniform in $[-r, r]$
+      (with $r = 0.25$: the current Deep Learning Specialization recipe)
+
+    ``ratio`` is ignored by ``"content"``, ``"style"`` and ``"white"``; ``S`` is needed only by
+    ``"style"``. The result is a new tensor that does not require grad, on ``C``'s device and dtype.
+
+    Shapes: C: (1, 3, H, W), S: (1, 3, H_S, W_S) -> G0: (1, 3, H, W)
+    """
+    _check_image(C, "C")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"ratio must be a number in [0, 1], got {ratio!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+
+    C = C.detach()
+    if kind == "content":
+        return C.clone()
+    if kind == "style":
+        if S is None:
+            raise ValueError('kind="style" starts from the style image: pass it as S=...')
+        _check_image(S, "S")
+        return resize_to(S.detach().to(C.device, torch.float32), tuple(C.shape[-2:])).to(C.dtype)
+
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    draw = torch.randn if kind == "gaussian" else torch.rand
+    # Drawn on the CPU in float32 whatever C is, so that a seed means the same picture everywhere.
+    N = draw(C.shape, generator=gen, dtype=torch.float32).to(C.device, C.dtype)  # (1, 3, H, W)
+    r = float(ratio)
+    if kind == "white":
+        return N
+    if kind == "uniform":
+        return ((1.0 - r) * C + r * N).clamp_(0.0, 1.0)
+    if kind == "gaussian":
+        return ((1.0 - r) * C + r * (0.5 + 0.25 * N)).clamp_(0.0, 1.0)
+    return (C + r * (2.0 * N - 1.0)).clamp_(0.0, 1.0)  # "additive": 2N - 1 ~ U(-1, 1)
+
+
+def _check_image(x, name: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(
+            f"{name} must be a torch tensor of shape (1, 3, H, W), got {type(x).__name__}"
+        )
+    if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != 3 or x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"{name} must have shape (1, 3, H, W), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor in [0, 1], got dtype {x.dtype}")
+    if not bool(torch.isfinite(x.detach()).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")

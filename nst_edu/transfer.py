@@ -1,0 +1,343 @@
+"""The optimization loop: paint G so that its VGG-19 features match C's content and S's style.
+
+What it is: ``run(content, style, config)`` loads the images, computes the targets once (a_C at the content
+layer, the Gram matrices of S at the style layers) without gradients, then optimizes the pixels of G in
+[0, 1] with Adam or L-BFGS, minimizing
+
+    J(G) = α J_content(C, G) + β Σ_l λ_l J_style^[l](S, G) + tv_weight · J_tv(G).
+
+It records every step's costs (content, style, each style layer, total) and elapsed time in a ``History``,
+captures frames, shows a progress bar, honours a stop event and Ctrl-C by returning what it has, and stops
+with ``NonFiniteCostError`` (which carries the last good result) when a cost becomes NaN or infinite.
+
+What it is not: the formulas live in ``costs.py``, the network in ``vgg.py``, the start image in
+``noise.py``, the knobs in ``config.py``; plotting and widgets only read the ``Result``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import __version__, costs, fileio, images, noise, vgg
+from .config import Config
+from .optim import BoxLBFGS
+
+COST_COLUMNS = ("content", "style", "tv", "total")
+
+
+class NonFiniteCostError(FloatingPointError):
+    """A cost became NaN or infinite; ``.result`` holds the run up to the last good step."""
+
+    def __init__(self, message: str, result: "Result"):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class History:
+    """Per-step costs. Row i holds the costs of the image *before* optimizer step i+1 (the last row: the result).
+
+    Columns: step, seconds (since the start of optimization), content (J_content), style (J_style),
+    tv (J_tv), total (J), and one ``style:<layer>`` column per style layer (J_style^[l], unweighted).
+    """
+
+    style_layers: tuple[str, ...]
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> np.ndarray:
+        return np.array([row[name] for row in self.rows], dtype=np.float64)
+
+    @property
+    def columns(self) -> list[str]:
+        return ["step", "seconds", *COST_COLUMNS, *(f"style:{layer}" for layer in self.style_layers)]
+
+    def to_csv(self, path: str | Path | None = None, header: dict | None = None) -> str:
+        """CSV text (and file, written atomically, if ``path``); ``header`` lines go first as ``# key: value``."""
+        buf = io.StringIO()
+        for key, value in (header or {}).items():
+            buf.write(f"# {key}: {value}\n")
+        writer = csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: (int(v) if k == "step" else f"{v:.9g}") for k, v in row.items()})
+        text = buf.getvalue()
+        if path is not None:
+            fileio.atomic_write_bytes(Path(path), text.encode())
+        return text
+
+    @classmethod
+    def from_csv(cls, text: str) -> "History":
+        lines = [line for line in text.splitlines() if not line.startswith("#")]
+        reader = csv.DictReader(lines)
+        layers = tuple(c.split(":", 1)[1] for c in reader.fieldnames if c.startswith("style:"))
+        history = cls(layers)
+        for row in reader:
+            history.rows.append({k: (int(v) if k == "step" else float(v)) for k, v in row.items()})
+        return history
+
+
+@dataclass
+class Result:
+    """What a run returns: the final image G (1, 3, H, W) in [0, 1] on the CPU, its history, frames, config.
+
+    ``frames`` is a list of ``(step, uint8 array (H, W, 3))``; ``stopped`` is ``None`` for a complete run,
+    or ``"stop"`` / ``"interrupt"`` / ``"non-finite"``.
+    """
+
+    image: torch.Tensor
+    history: History
+    frames: list[tuple[int, np.ndarray]]
+    config: Config
+    stopped: str | None = None
+    seconds: float = 0.0
+
+    def metadata(self) -> dict:
+        """What is needed to reproduce the run: versions and the config."""
+        return {
+            "nst_edu": __version__,
+            "torch": torch.__version__,
+            "stopped": self.stopped,
+            "seconds": round(self.seconds, 3),
+            "config": self.config.to_dict(),
+        }
+
+    def save(self, out_dir: str | Path, force: bool = False) -> dict[str, Path]:
+        """Write result.png, progress.gif, losses.png, history.csv and run.json into ``out_dir``."""
+        from . import animation, plots  # plotting is optional for headless runs
+
+        out = Path(out_dir)
+        paths = {name: out / name for name in ("result.png", "progress.gif", "losses.png", "history.csv",
+                                                "run.json")}
+        existing = [p.name for p in paths.values() if p.exists()]
+        if existing and not force:
+            raise FileExistsError(f"{out} already holds {', '.join(existing)}; choose another folder or pass force")
+        out.mkdir(parents=True, exist_ok=True)
+        images.save_image(self.image, paths["result.png"])
+        animation.save_gif(self.frames, paths["progress.gif"])
+        plots.save_figure(plots.loss_curves(self.history, config=self.config), paths["losses.png"])
+        meta = self.metadata()
+        self.history.to_csv(paths["history.csv"], header={"nst_edu": meta["nst_edu"], "torch": meta["torch"],
+                                                          "config": json.dumps(meta["config"])})
+        fileio.atomic_write_bytes(paths["run.json"], json.dumps(meta, indent=2).encode())
+        return paths
+
+
+@dataclass
+class StepInfo:
+    """Passed to ``callback`` after every step. ``image`` is the live G: clone it before keeping it."""
+
+    step: int
+    total_steps: int
+    costs: dict[str, float]
+    seconds: float
+    image: torch.Tensor
+    history: History
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use device='auto' or 'cpu'")
+    return torch.device(name)
+
+
+@lru_cache(maxsize=4)
+def _cached_model(weights: str, layers: tuple[str, ...], pooling: str, seed: int, device: str,
+                  channels_last: bool) -> vgg.VGG19Features:
+    model = vgg.VGG19Features(weights=weights, layers=layers, pooling=pooling, seed=seed).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def build_model(config: Config, device: torch.device | str = "cpu") -> vgg.VGG19Features:
+    """The (cached) VGG-19 truncated at the deepest layer the config reads, on ``device``."""
+    return _cached_model(config.weights, config.layers, config.pooling, config.seed, str(device),
+                         config.channels_last)
+
+
+def load_pair(content, style, config: Config) -> tuple[torch.Tensor, torch.Tensor]:
+    """C at ``config.size`` (longer side) and S at ``round(config.size · config.style_scale)``."""
+    C = images.load_image(content, size=config.size)
+    S = images.load_image(style, size=max(1, round(config.size * config.style_scale)))
+    return C, S
+
+
+class Objective:
+    """J(G) for fixed C and S: the targets are computed once, ``__call__`` gives all costs of one G.
+
+    Shapes: G (1, 3, H, W) -> dict of scalar tensors: content, style, style:<layer>, tv, total.
+    """
+
+    def __init__(self, model: vgg.VGG19Features, C: torch.Tensor, S: torch.Tensor, config: Config):
+        self.model, self.config = model, config
+        self.style_weights = dict(config.style_layers)
+        self.autocast = config.precision == "bfloat16"
+        with torch.no_grad():
+            a_C = self._features(C, [config.content_layer])[config.content_layer]
+            a_S = self._features(S, list(self.style_weights))
+            self.a_C = a_C.float()  # (1, n_C, n_H, n_W)
+            self.grams_S = {l: costs.gram_matrix(costs.unroll(a.float())) for l, a in a_S.items()}  # (n_C, n_C)
+
+    def _features(self, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            return self.model(x, layers)
+
+    def __call__(self, G: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        acts = self._features(G, cfg.layers)
+        out = {"content": costs._content_cost(self.a_C, acts[cfg.content_layer].float())}
+        style = 0.0
+        for layer, weight in self.style_weights.items():
+            J_layer = costs._layer_style_cost_from_gram(self.grams_S[layer], acts[layer])
+            out[f"style:{layer}"] = J_layer
+            style = style + weight * J_layer
+        out["style"] = style
+        out["tv"] = costs._tv_cost(G) if cfg.tv_weight > 0 else G.new_zeros(())
+        out["total"] = cfg.alpha * out["content"] + cfg.beta * style + cfg.tv_weight * out["tv"]
+        return out
+
+
+def _make_optimizer(config: Config, G: torch.Tensor):
+    if config.optimizer == "adam":
+        return torch.optim.Adam([G], lr=config.lr)
+    return BoxLBFGS(G, lr=config.lr)
+
+
+def _stages(config: Config) -> list[tuple[float, int]]:
+    stages = [(config.coarse_scale, config.coarse_steps)] if config.coarse_steps else []
+    return stages + [(1.0, config.steps)] if config.steps else stages
+
+
+def _scaled(image: torch.Tensor, scale: float, config: Config) -> torch.Tensor:
+    side = max(vgg.min_side(config.layers), round(max(image.shape[-2:]) * scale))
+    return images.resize(image, side)
+
+
+def _to_frame(G: torch.Tensor) -> np.ndarray:
+    return (G.detach()[0].float().clamp(0, 1).permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+def run(content, style, config: Config | None = None, callback: Callable[[StepInfo], None] | None = None,
+        stop: threading.Event | None = None, progress: bool = True, init_image: torch.Tensor | None = None
+        ) -> Result:
+    """Run neural style transfer and return a ``Result``.
+
+    ``content`` and ``style`` are anything ``images.load_image`` takes (sample name, path, URL, PIL image,
+    array, tensor). ``callback(StepInfo)`` runs after each step; setting ``stop`` (a ``threading.Event``) or
+    pressing Ctrl-C ends the run after the current step and returns the result so far. ``init_image``
+    overrides ``config.init`` (it is resized to the first stage's size).
+    """
+    config = config or Config()
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    C_full, S_full = load_pair(content, style, config)
+    model = build_model(config, device)
+    history = History(tuple(name for name, _ in config.style_layers))
+    frames: list[tuple[int, np.ndarray]] = []
+    stopped = None
+    step = 0
+    G = None
+    last_good = None
+    start = time.perf_counter()
+    bar = _progress_bar(config.total_steps, progress)
+
+    def record(values: dict[str, torch.Tensor]) -> dict[str, float]:
+        row = {"step": step, "seconds": time.perf_counter() - start}
+        row.update({k: float(v) for k, v in values.items()})
+        if not np.isfinite(row["total"]):
+            bad = [k for k in COST_COLUMNS if not np.isfinite(row[k])]
+            raise FloatingPointError(
+                f"the {bad[0]} cost became {row[bad[0]]} at step {step}; the learning rate (lr={config.lr}) "
+                f"is likely too high or α/β (alpha={config.alpha}, beta={config.beta}) too extreme"
+            )
+        history.rows.append(row)
+        return row
+
+    try:
+        for stage_index, (scale, n_steps) in enumerate(_stages(config)):
+            C, S = (C_full, S_full) if scale == 1.0 else (_scaled(C_full, scale, config), _scaled(S_full, scale, config))
+            C, S = C.to(device), S.to(device)
+            objective = Objective(model, C, S, config)
+            if G is None:
+                start_image = init_image if init_image is not None else noise.initial_image(
+                    C, config.init, config.noise_ratio, config.seed, S=S)
+                G0 = images.resize_to(start_image.to(device), tuple(C.shape[-2:]))
+            else:
+                G0 = F.interpolate(G.detach(), size=tuple(C.shape[-2:]), mode="bilinear", align_corners=False)
+            G = G0.clamp(0, 1).contiguous().requires_grad_(True)
+            optimizer = _make_optimizer(config, G)
+            last_values: dict[str, torch.Tensor] = {}
+
+            def closure():
+                optimizer.zero_grad(set_to_none=True)
+                values = objective(G)
+                values["total"].backward()
+                last_values.clear()
+                last_values.update({k: v.detach() for k, v in values.items()})
+                return values["total"]
+
+            for _ in range(n_steps):
+                if stop is not None and stop.is_set():
+                    stopped = "stop"
+                    break
+                if config.frame_every and step % config.frame_every == 0 or step == 0:
+                    frames.append((step, _to_frame(G)))
+                optimizer.step(closure)
+                row = record(last_values)
+                with torch.no_grad():
+                    G.clamp_(0, 1)
+                last_good = G.detach().clone()
+                step += 1
+                bar.update(1)
+                if step % 10 == 0 or step == config.total_steps:
+                    bar.set_postfix(total=f"{row['total']:.4g}", refresh=False)
+                if callback is not None:
+                    callback(StepInfo(step, config.total_steps, row, row["seconds"], G.detach(), history))
+            if stopped:
+                break
+        # The last row: the costs of the image we return (one extra forward pass, no step).
+        with torch.no_grad():
+            record(objective(G.detach()))
+    except KeyboardInterrupt:
+        stopped = "interrupt"
+    except FloatingPointError as exc:
+        bar.close()
+        image = (last_good if last_good is not None else G.detach()).float().cpu()
+        result = Result(image, history, frames, config, "non-finite", time.perf_counter() - start)
+        raise NonFiniteCostError(str(exc), result) from None
+    finally:
+        bar.close()
+    final = (G.detach() if last_good is None else last_good).float().clamp(0, 1).cpu()
+    if not frames or frames[-1][0] != step:
+        frames.append((step, _to_frame(final)))
+    return Result(final, history, frames, config, stopped, time.perf_counter() - start)
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc="style transfer", unit="step", leave=False)

@@ -1,0 +1,166 @@
+"""Tests for nst_edu.noise: each kind against an independent computation, and its statistics."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nst_edu import images
+from nst_edu.noise import KINDS, initial_image
+
+H, W = 24, 32
+
+
+def content(seed: int = 1, dtype=torch.float32) -> torch.Tensor:
+    return torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def reference(C: torch.Tensor, kind: str, r: float, seed: int) -> torch.Tensor:
+    """The docstring's formulas in float64, noise from a generator seeded the same way."""
+    gen = torch.Generator().manual_seed(seed)
+    C = C.double()
+    if kind == "gaussian":
+        N = 0.5 + 0.25 * torch.randn(C.shape, generator=gen).double()
+        return ((1 - r) * C + r * N).clamp(0, 1)
+    U = torch.rand(C.shape, generator=gen).double()
+    if kind == "white":
+        return U
+    if kind == "uniform":
+        return ((1 - r) * C + r * U).clamp(0, 1)
+    if kind == "additive":
+        return (C + (-r + 2 * r * U)).clamp(0, 1)  # U(-r, r)
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind, r", [("white", 0.6), ("uniform", 0.6), ("gaussian", 0.5),
+                                     ("additive", 0.25), ("uniform", 0.0), ("additive", 1.0)])
+def test_formula(kind, r):
+    C = content()
+    G0 = initial_image(C, kind, ratio=r, seed=7)
+    assert G0.shape == C.shape and G0.dtype == C.dtype
+    assert torch.allclose(G0.double(), reference(C, kind, r, 7), atol=1e-6)
+
+
+def test_content_is_a_detached_copy():
+    C = content().requires_grad_(True)
+    before = C.detach().clone()
+    G0 = initial_image(C, "content")
+    assert torch.equal(G0, before) and not G0.requires_grad
+    G0.zero_()
+    assert torch.equal(C.detach(), before)
+
+
+def test_style_is_resized_to_content():
+    C = content()
+    S = torch.rand(1, 3, 50, 70, generator=torch.Generator().manual_seed(3))
+    G0 = initial_image(C, "style", S=S)
+    assert torch.equal(G0, images.resize_to(S, (H, W)))
+
+
+def test_style_needs_S():
+    with pytest.raises(ValueError, match="S="):
+        initial_image(content(), "style")
+    with pytest.raises(ValueError, match=r"S must have shape \(1, 3, H, W\), got \(3, 5, 5\)"):
+        initial_image(content(), "style", S=torch.rand(3, 5, 5))
+
+
+def test_white_ignores_content():
+    a = initial_image(content(1), "white", seed=4)
+    b = initial_image(torch.zeros(1, 3, H, W), "white", seed=4)
+    assert torch.equal(a, b)
+
+
+def test_old_course_recipe_statistics():
+    # 0.6 noise + 0.4 content: with C = 0.5 everywhere, G0 ~ U(0.2, 0.8).
+    G0 = initial_image(torch.full((1, 3, 128, 128), 0.5), "uniform", ratio=0.6, seed=0)
+    assert abs(float(G0.mean()) - 0.5) < 0.01
+    assert abs(float(G0.std()) - 0.6 / 12**0.5) < 0.01
+    assert float(G0.min()) >= 0.2 - 1e-6 and float(G0.max()) <= 0.8 + 1e-6
+
+
+def test_additive_recipe_statistics():
+    # Current course recipe: C + U(-0.25, 0.25); with C = 0.5 the range is exactly [0.25, 0.75].
+    G0 = initial_image(torch.full((1, 3, 128, 128), 0.5), "additive", ratio=0.25, seed=0)
+    assert abs(float(G0.mean()) - 0.5) < 0.01
+    assert abs(float(G0.std()) - 0.5 / 12**0.5) < 0.01
+    assert 0.25 - 1e-6 <= float(G0.min()) < 0.26 and 0.74 < float(G0.max()) <= 0.75 + 1e-6
+
+
+def test_gaussian_statistics():
+    # With r = 0.2 clipping never bites: G0 = 0.4 + 0.2 N, N ~ N(0.5, 0.25^2) -> mean 0.5, std 0.05.
+    G0 = initial_image(torch.full((1, 3, 128, 128), 0.5), "gaussian", ratio=0.2, seed=0)
+    assert abs(float(G0.mean()) - 0.5) < 0.005
+    assert abs(float(G0.std()) - 0.05) < 0.003
+
+
+@pytest.mark.parametrize("kind", ["white", "uniform", "gaussian", "additive"])
+def test_clipped_to_unit_range(kind):
+    for fill in (0.0, 1.0):
+        G0 = initial_image(torch.full((1, 3, 64, 64), fill), kind, ratio=1.0, seed=2)
+        assert float(G0.min()) >= 0.0 and float(G0.max()) <= 1.0
+    # Additive noise on a black or white image must reach the bounds, so clipping really happened.
+    assert float(initial_image(torch.zeros(1, 3, 64, 64), "additive", ratio=0.5).min()) == 0.0
+
+
+@pytest.mark.parametrize("kind", KINDS[2:])
+def test_reproducible_and_seed_dependent(kind):
+    C = content()
+    a = initial_image(C, kind, seed=11)
+    assert torch.equal(a, initial_image(C, kind, seed=11))
+    assert not torch.equal(a, initial_image(C, kind, seed=12))
+
+
+def test_global_rng_untouched_and_ignored():
+    C = content()
+    state = torch.get_rng_state()
+    a = initial_image(C, "uniform", seed=5)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.manual_seed(999)
+    assert torch.equal(initial_image(C, "uniform", seed=5), a)
+
+
+def test_dtype_follows_content():
+    C64 = content(dtype=torch.float64)
+    G0 = initial_image(C64, "gaussian", seed=3)
+    assert G0.dtype == torch.float64
+    assert torch.allclose(G0.float(), initial_image(C64.float(), "gaussian", seed=3), atol=1e-6)
+    S = torch.rand(1, 3, 10, 10)
+    assert initial_image(C64, "style", S=S).dtype == torch.float64
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind=st.sampled_from(KINDS), ratio=st.floats(0.0, 1.0), seed=st.integers(0, 2**31))
+def test_any_valid_call_gives_an_image(kind, ratio, seed):
+    C = content()
+    G0 = initial_image(C, kind, ratio=ratio, seed=seed, S=torch.rand(1, 3, 9, 13))
+    assert G0.shape == C.shape and not G0.requires_grad
+    assert float(G0.min()) >= 0.0 and float(G0.max()) <= 1.0
+
+
+def test_bad_kind_lists_kinds():
+    listed = "'content', 'style', 'white', 'uniform', 'gaussian', 'additive'"
+    with pytest.raises(ValueError, match=listed):
+        initial_image(content(), "pink")
+
+
+@pytest.mark.parametrize("ratio", [-0.1, 1.1, float("nan"), "0.5", True])
+def test_bad_ratio(ratio):
+    with pytest.raises(ValueError, match="ratio must be a number in \\[0, 1\\]"):
+        initial_image(content(), "uniform", ratio=ratio)
+
+
+@pytest.mark.parametrize(
+    "C, words",
+    [
+        (torch.rand(3, H, W), r"\(1, 3, H, W\), got \(3, 24, 32\)"),
+        (torch.rand(1, 1, H, W), r"got \(1, 1, 24, 32\)"),
+        (torch.zeros(1, 3, H, W, dtype=torch.uint8), "float"),
+        ([[0.5]], "torch tensor"),
+        (torch.full((1, 3, 2, 2), float("nan")), "NaN"),
+    ],
+)
+def test_bad_content(C, words):
+    with pytest.raises(ValueError, match=words):
+        initial_image(C, "uniform")
