@@ -151,13 +151,13 @@ PRESETS: dict[str, Config] = {
     ),
     # Gatys, Ecker & Bethge 2016: L-BFGS, relu4_2 content, relu1_1…relu5_1 style, white-noise start.
     "gatys": Config(
-        content_layer="relu4_2", style_layers=GATYS_STYLE_LAYERS, alpha=1.0, beta=1e-3,
-        optimizer="lbfgs", lr=1.0, steps=200, init="white",
+        content_layer="relu4_2", style_layers=GATYS_STYLE_LAYERS, alpha=1.0, beta=1e-4,
+        optimizer="lbfgs", lr=1.0, steps=300, init="white",
     ),
     # Best time-to-quality found by benchmarks/: see the README's performance section.
     "fast": Config(
-        content_layer="relu4_2", style_layers=GATYS_STYLE_LAYERS, alpha=1.0, beta=1e-3,
-        optimizer="lbfgs", lr=1.0, steps=60, coarse_steps=140, coarse_scale=0.5, init="content",
+        content_layer="relu4_2", style_layers=GATYS_STYLE_LAYERS, alpha=1.0, beta=5e-4,
+        optimizer="lbfgs", lr=1.0, steps=50, coarse_steps=100, coarse_scale=0.5, init="content",
         precision="bfloat16",
     ),
 }

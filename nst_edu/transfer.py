@@ -195,10 +195,16 @@ class Objective:
         self.style_weights = dict(config.style_layers)
         self.autocast = config.precision == "bfloat16"
         with torch.no_grad():
-            a_C = self._features(C, [config.content_layer])[config.content_layer]
+            a_C = self._features(C, config.layers)
             a_S = self._features(S, list(self.style_weights))
-            self.a_C = a_C.float()  # (1, n_C, n_H, n_W)
-            self.grams_S = {l: costs.gram_matrix(costs.unroll(a.float())) for l, a in a_S.items()}  # (n_C, n_C)
+            self.a_C = a_C[config.content_layer].float()  # (1, n_C, n_H, n_W)
+            # S may differ in size from G. A Gram matrix sums over the M = n_H·n_W positions, so the style
+            # target is rescaled by M_G / M_S: the cost is then the README's formula as if S had G's size
+            # (exactly it when the sizes agree).
+            self.grams_S = {}
+            for layer, a in a_S.items():
+                M_S, M_G = a.shape[-2] * a.shape[-1], a_C[layer].shape[-2] * a_C[layer].shape[-1]
+                self.grams_S[layer] = costs.gram_matrix(costs.unroll(a.float())) * (M_G / M_S)  # (n_C, n_C)
 
     def _features(self, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
         if self.config.channels_last:
@@ -242,31 +248,42 @@ def _to_frame(G: torch.Tensor) -> np.ndarray:
 
 
 def run(content, style, config: Config | None = None, callback: Callable[[StepInfo], None] | None = None,
-        stop: threading.Event | None = None, progress: bool = True, init_image: torch.Tensor | None = None
-        ) -> Result:
+        stop: threading.Event | None = None, progress: bool = True, init_image: torch.Tensor | None = None,
+        checkpoint: Callable[[dict], None] | None = None, checkpoint_every: int = 0,
+        resume: dict | None = None) -> Result:
     """Run neural style transfer and return a ``Result``.
 
     ``content`` and ``style`` are anything ``images.load_image`` takes (sample name, path, URL, PIL image,
     array, tensor). ``callback(StepInfo)`` runs after each step; setting ``stop`` (a ``threading.Event``) or
     pressing Ctrl-C ends the run after the current step and returns the result so far. ``init_image``
     overrides ``config.init`` (it is resized to the first stage's size).
+
+    Checkpoints: every ``checkpoint_every`` steps, ``checkpoint(state)`` receives a dict (image, optimizer
+    state, history rows, frames, step, config) that ``resume=state`` continues from; a resumed run gives the
+    same image as an uninterrupted one with the same config.
     """
     config = config or Config()
+    if resume is not None and Config.from_dict(resume["config"]) != config:
+        raise ValueError("the checkpoint was made with a different Config; resume with the config it holds")
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     C_full, S_full = load_pair(content, style, config)
     model = build_model(config, device)
     history = History(tuple(name for name, _ in config.style_layers))
     frames: list[tuple[int, np.ndarray]] = []
-    stopped = None
     step = 0
-    G = None
-    last_good = None
+    if resume is not None:
+        history.rows = [dict(row) for row in resume["history"]]
+        frames = [(int(k), np.asarray(f)) for k, f in resume["frames"]]
+        step = int(resume["step"])
+    offset = history.rows[-1]["seconds"] if history.rows else 0.0
+    stopped = None
+    G = last_good = objective = None
     start = time.perf_counter()
-    bar = _progress_bar(config.total_steps, progress)
+    bar = _progress_bar(config.total_steps, progress, initial=step)
 
     def record(values: dict[str, torch.Tensor]) -> dict[str, float]:
-        row = {"step": step, "seconds": time.perf_counter() - start}
+        row = {"step": step, "seconds": offset + time.perf_counter() - start}
         row.update({k: float(v) for k, v in values.items()})
         if not np.isfinite(row["total"]):
             bad = [k for k in COST_COLUMNS if not np.isfinite(row[k])]
@@ -278,11 +295,19 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
         return row
 
     try:
-        for stage_index, (scale, n_steps) in enumerate(_stages(config)):
-            C, S = (C_full, S_full) if scale == 1.0 else (_scaled(C_full, scale, config), _scaled(S_full, scale, config))
+        first = 0
+        for scale, n_steps in _stages(config):
+            last = first + n_steps
+            if step >= last:  # a resumed run skips the stages it has finished
+                first = last
+                continue
+            C, S = (C_full, S_full) if scale == 1.0 else (_scaled(C_full, scale, config),
+                                                          _scaled(S_full, scale, config))
             C, S = C.to(device), S.to(device)
             objective = Objective(model, C, S, config)
-            if G is None:
+            if resume is not None and G is None:
+                G0 = resume["image"].to(device)
+            elif G is None:
                 start_image = init_image if init_image is not None else noise.initial_image(
                     C, config.init, config.noise_ratio, config.seed, S=S)
                 G0 = images.resize_to(start_image.to(device), tuple(C.shape[-2:]))
@@ -290,6 +315,8 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
                 G0 = F.interpolate(G.detach(), size=tuple(C.shape[-2:]), mode="bilinear", align_corners=False)
             G = G0.clamp(0, 1).contiguous().requires_grad_(True)
             optimizer = _make_optimizer(config, G)
+            if resume is not None and step > first and resume.get("optimizer") is not None:
+                optimizer.load_state_dict(_to_device(resume["optimizer"], device))
             last_values: dict[str, torch.Tensor] = {}
 
             def closure():
@@ -300,12 +327,13 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
                 last_values.update({k: v.detach() for k, v in values.items()})
                 return values["total"]
 
-            for _ in range(n_steps):
+            while step < last:
                 if stop is not None and stop.is_set():
                     stopped = "stop"
                     break
-                if config.frame_every and step % config.frame_every == 0 or step == 0:
-                    frames.append((step, _to_frame(G)))
+                if (config.frame_every and step % config.frame_every == 0) or step == 0:
+                    if not frames or frames[-1][0] != step:
+                        frames.append((step, _to_frame(G)))
                 optimizer.step(closure)
                 row = record(last_values)
                 with torch.no_grad():
@@ -317,11 +345,16 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
                     bar.set_postfix(total=f"{row['total']:.4g}", refresh=False)
                 if callback is not None:
                     callback(StepInfo(step, config.total_steps, row, row["seconds"], G.detach(), history))
+                if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0 \
+                        and step < config.total_steps:
+                    checkpoint(_state(G, optimizer, history, frames, step, config))
             if stopped:
                 break
-        # The last row: the costs of the image we return (one extra forward pass, no step).
-        with torch.no_grad():
-            record(objective(G.detach()))
+            first = last
+        if not stopped and objective is not None:
+            # The last row: the costs of the image we return (one extra forward pass, no step).
+            with torch.no_grad():
+                record(objective(G.detach()))
     except KeyboardInterrupt:
         stopped = "interrupt"
     except FloatingPointError as exc:
@@ -331,13 +364,39 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
         raise NonFiniteCostError(str(exc), result) from None
     finally:
         bar.close()
+    if G is None:  # resumed from a finished run, or stopped before the first step
+        G = (resume["image"] if resume is not None else C_full).to(device)
     final = (G.detach() if last_good is None else last_good).float().clamp(0, 1).cpu()
     if not frames or frames[-1][0] != step:
         frames.append((step, _to_frame(final)))
-    return Result(final, history, frames, config, stopped, time.perf_counter() - start)
+    return Result(final, history, frames, config, stopped, offset + time.perf_counter() - start)
 
 
-def _progress_bar(total: int, enabled: bool):
+def _state(G, optimizer, history: History, frames, step: int, config: Config) -> dict:
+    """Everything ``run(resume=…)`` needs, on the CPU, safe for ``torch.save(…)`` / ``torch.load(weights_only=True)``."""
+    return {
+        "image": G.detach().float().cpu().clone(),
+        "optimizer": _to_device(optimizer.state_dict(), "cpu"),
+        "history": [dict(row) for row in history.rows],
+        "frames": [(k, torch.from_numpy(f.copy())) for k, f in frames],
+        "step": step,
+        "config": config.to_dict(),
+        "nst_edu": __version__,
+    }
+
+
+def _to_device(obj, device):
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device).clone()
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(v, device) for v in obj)
+    return obj
+
+
+def _progress_bar(total: int, enabled: bool, initial: int = 0):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not enabled, desc="style transfer", unit="step", leave=False)
+    return tqdm(total=total, initial=initial, disable=not enabled, desc="style transfer", unit="step",
+                leave=False)
