@@ -42,7 +42,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
 app: $(STAMP)
-	$(BIN)/voila notebooks/06_widget_lab_app.ipynb --no-browser --Voila.ip=127.0.0.1 --port=8866
+	$(BIN)/voila app/style_lab.ipynb --no-browser --Voila.ip=127.0.0.1 --port=8866
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
