@@ -17,6 +17,29 @@ from matplotlib.figure import Figure
 from . import fileio
 
 
+def _png(fig: Figure) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _register_notebook_display() -> None:
+    """Show a Figure as PNG when it ends a notebook cell, also in a kernel where pyplot was never imported
+    (without pyplot, IPython has no PNG formatter for Figure and would print only its text repr)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "display_formatter"):
+        shell.display_formatter.formatters["image/png"].for_type(Figure, _png)
+
+
+_register_notebook_display()
+
+
 def to_display(image) -> np.ndarray:
     """A (1, 3, H, W) or (3, H, W) tensor in [0, 1], or an (H, W, 3) array, as an (H, W, 3) array for imshow."""
     if isinstance(image, torch.Tensor):
