@@ -1,14 +1,26 @@
 """The ``nst-edu`` command (also ``python -m nst_edu``).
 
 What it is: argument parsing, turning a user's options into a ``Config``, running ``transfer.run`` and
-writing result.png, progress.gif, losses.png, history.csv and run.json into the output folder. A user mistake
-(missing file, not an image, unknown sample, impossible size, existing outputs) is one sentence on stderr and
-exit code 2, checked before any optimization starts. What it is not: no optimization logic of its own.
+writing result.png, progress.gif, losses.png, history.csv and run.json into the output folder, optionally with
+checkpoints (``--checkpoint-every N`` writes ``<out>/checkpoint/state.pt``; ``--resume DIR`` continues from one).
+
+How it fails (docs/robustness.md has the table of messages):
+- a user mistake (missing file, not an image, unknown sample, an image too small or too large for memory,
+  damaged weights, existing outputs) is one sentence on stderr and exit code 2, checked before any
+  optimization starts and before anything is written;
+- a cost that becomes NaN or infinite: the last image with finite costs is saved, one sentence, exit code 1;
+- Ctrl-C (SIGINT) during the optimization: the result so far is saved (run.json says ``"stopped":
+  "interrupt"``), exit code 130;
+- every file is written to a temporary file and renamed, so a failure never leaves a half-written file.
+
+What it is not: no optimization logic of its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,10 +28,29 @@ from pathlib import Path
 from . import __version__
 
 OUTPUT_FILES = ("result.png", "progress.gif", "losses.png", "history.csv", "run.json")
+CHECKPOINT_DIR = "checkpoint"
+EXIT_USER_ERROR, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130  # 130 = 128 + SIGINT, as shells report Ctrl-C
+# Options that become Config fields (argparse dest names, which equal the field names).
+CONFIG_OPTIONS = ("size", "steps", "coarse_steps", "optimizer", "lr", "alpha", "beta", "tv_weight",
+                  "content_layer", "init", "noise_ratio", "style_scale", "weights", "pooling", "precision",
+                  "device", "seed", "frame_every")
 
 
 class UserError(Exception):
     """A mistake in the command line: printed as one sentence, exit code 2."""
+
+
+def _size(text: str):
+    """``--size``: a positive number of pixels, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of pixels or 'auto'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of pixels")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,13 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nst-edu",
         description="Neural style transfer (Gatys et al. 2016): paint CONTENT in the style of STYLE.",
         epilog="Samples: content photos chelsea, astronaut, coffee…; styles stained_glass, swirls… "
-               "(nst-edu --list-samples). Example: nst-edu --content chelsea --style swirls --out out/",
+               "(nst-edu --list-samples). Example: nst-edu --content chelsea --style swirls --out out/. "
+               "Exit codes: 0 done, 1 stopped on a NaN/infinite cost (last good image saved), 2 bad input, "
+               "130 interrupted with Ctrl-C (result so far saved).",
     )
     p.add_argument("--content", help="content image: a path, an http(s) URL or a sample name")
     p.add_argument("--style", help="style image: a path, an http(s) URL or a sample name")
     p.add_argument("--out", help="output folder for result.png, progress.gif, losses.png, history.csv, run.json")
-    p.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="starting recipe (default: fast)")
-    p.add_argument("--size", type=int, help="longer side of the result in pixels")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="starting recipe (default: fast)")
+    p.add_argument("--size", type=_size,
+                   help="longer side of the result in pixels, or 'auto': the content image's own size, "
+                        "reduced to the largest that fits in free memory")
     p.add_argument("--steps", type=int, help="optimizer steps at full size")
     p.add_argument("--coarse-steps", type=int, help="steps at half size before the full-size steps")
     p.add_argument("--optimizer", choices=OPTIMIZERS)
@@ -49,13 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-layers", help="comma-separated style layers, optionally layer:λ, e.g. relu1_1:0.5,relu2_1")
     p.add_argument("--init", choices=KINDS, help="starting image")
     p.add_argument("--noise-ratio", type=float, help="noise ratio r of the starting image")
-    p.add_argument("--style-scale", type=float, help="style image size relative to the content's")
+    p.add_argument("--style-scale", type=float,
+                   help="the style image's longer side is size × style-scale (default 1; S and C may differ "
+                        "in size and aspect ratio)")
     p.add_argument("--weights", choices=WEIGHT_SOURCES, help="VGG-19 weights (default: caffe, offline)")
     p.add_argument("--pooling", choices=POOLINGS)
     p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--device", choices=DEVICES)
     p.add_argument("--seed", type=int)
     p.add_argument("--frame-every", type=int, help="capture a GIF frame every N steps")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="every N steps save the run's state to OUT/checkpoint/state.pt (for --resume)")
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the run saved in DIR (e.g. OUT/checkpoint) with its own settings; "
+                        "--content, --style and --out default to the ones it was started with")
     p.add_argument("--mp4", action="store_true", help="also write progress.mp4")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -78,83 +120,235 @@ def parse_style_layers(text: str) -> tuple[tuple[str, float], ...]:
     return tuple((name, w if w is not None else 1.0 / len(pairs)) for name, w in pairs)
 
 
+def _changes(args) -> dict:
+    """The Config fields the command line sets (``--size auto`` is not one: it is decided later)."""
+    changes = {f: getattr(args, f) for f in CONFIG_OPTIONS if getattr(args, f) is not None}
+    if changes.get("size") == "auto":
+        del changes["size"]
+    if args.style_layers is not None:
+        changes["style_layers"] = parse_style_layers(args.style_layers)
+    return changes
+
+
 def config_from_args(args) -> "Config":
     from .config import preset
 
-    changes = {}
-    for field in ("size", "steps", "coarse_steps", "optimizer", "lr", "alpha", "beta", "tv_weight",
-                  "content_layer", "init", "noise_ratio", "style_scale", "weights", "pooling", "precision",
-                  "device", "seed", "frame_every"):
-        value = getattr(args, field)
-        if value is not None:
-            changes[field] = value
-    if args.style_layers is not None:
-        changes["style_layers"] = parse_style_layers(args.style_layers)
     try:
-        return preset(args.preset, **changes)
+        return preset(args.preset or "fast", **_changes(args))
     except (ValueError, TypeError) as exc:
         raise UserError(str(exc)) from None
 
 
-def _one_sentence(exc: BaseException) -> str:
+def _one_sentence(exc: BaseException | str) -> str:
     text = str(exc).strip() or exc.__class__.__name__
     return text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _say(text: str) -> None:
+    print(f"nst-edu: {text}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    state = {"phase": "checks"}
     try:
-        return _main(args)
+        return _main(args, state)
     except UserError as exc:
-        print(f"nst-edu: {_one_sentence(exc)}", file=sys.stderr)
-        return 2
+        _say(_one_sentence(exc))
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        # Ctrl-C outside the optimization (which handles its own): while checking, nothing has been written;
+        # while saving, each file already written is complete (written to a temporary file, then renamed).
+        _say("interrupted while saving; the files written so far are complete, the others unchanged."
+             if state["phase"] == "save" else "interrupted before the optimization started; nothing was written.")
+        return EXIT_INTERRUPTED
 
 
-def _main(args) -> int:
-    from . import animation, images, samples, transfer, vgg
+def _resume_settings(args):
+    """Load ``--resume DIR``; fill --content/--style/--out from it; refuse settings that differ from it."""
+    from . import checkpoint
+    from .config import Config
+
+    try:
+        saved = checkpoint.load(args.resume)
+    except checkpoint.CheckpointError as exc:
+        raise UserError(str(exc)) from None
+    extra = saved.get("extra", {})
+    for flag in ("content", "style", "out"):
+        if getattr(args, flag) is None and extra.get(flag) is not None:
+            setattr(args, flag, extra[flag])
+    config = Config.from_dict(saved["config"])
+    given = _changes(args)
+    differ = sorted(k for k, v in given.items() if config.replace(**{k: v}) != config)
+    if args.size == "auto":
+        differ.append("size")
+    if args.preset is not None:
+        differ.append("preset")
+    if differ:
+        flags = ", ".join("--" + name.replace("_", "-") for name in differ)
+        raise UserError(f"--resume continues the run in {args.resume} with the settings saved there; drop {flags} "
+                        f"(or start a new run without --resume)")
+    if args.checkpoint_every is None:
+        args.checkpoint_every = extra.get("checkpoint_every")
+    return saved, config
+
+
+def _partial_run_of(out: Path, config) -> bool:
+    """True when ``out`` holds the outputs of a stopped run with this config (a resume may replace them)."""
+    from .config import Config
+
+    try:
+        meta = json.loads((out / "run.json").read_text())
+        return bool(meta.get("stopped")) and Config.from_dict(meta["config"]) == config
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _check_out(args, config, resuming: bool) -> Path:
+    """Refuse an --out that is a file, not writable, or holds outputs (unless --force) — before any work."""
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder; choose a folder name")
+    wanted = list(OUTPUT_FILES) + (["progress.mp4"] if args.mp4 else [])
+    if args.checkpoint_every:
+        wanted.append(f"{CHECKPOINT_DIR}/{_state_file()}")
+    existing = [name for name in wanted if (out / name).exists()]
+    if existing and not args.force and not (resuming and _partial_run_of(out, config)):
+        raise UserError(f"--out {out} already holds {', '.join(existing)}; pass --force to overwrite them or "
+                        f"choose another --out")
+    ancestor = out
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write to --out {out}: {ancestor} is not writable; choose another folder")
+    return out
+
+
+def _state_file() -> str:
+    from .checkpoint import STATE_FILE
+
+    return STATE_FILE
+
+
+def _source(name: str, loaded):
+    """What to hand ``load_pair``: a sample's name (it is drawn at the size asked for), else the loaded image."""
+    from .samples import is_sample
+
+    return name if is_sample(name) and not os.path.lexists(name) else loaded
+
+
+def _absolute(source: str) -> str:
+    return str(Path(source).expanduser().resolve()) if os.path.lexists(Path(source).expanduser()) else source
+
+
+class _SafeCheckpoints:
+    """Wraps ``checkpoint.Writer``: a failed write (disk full…) warns once and stops checkpointing, never the run."""
+
+    def __init__(self, writer):
+        self.writer, self.failed = writer, None
+
+    def __call__(self, state: dict) -> None:
+        if self.failed is not None:
+            return
+        try:
+            self.writer(state)
+        except OSError as exc:
+            self.failed = exc
+            _say(f"could not write a checkpoint ({exc}); the run goes on without checkpoints.")
+
+
+def _main(args, phase: dict) -> int:
+    from . import animation, checkpoint, images, memory, samples, transfer, vgg
 
     if args.list_samples:
         print("content:", ", ".join(samples.content_samples()))
         print("style:  ", ", ".join(samples.style_samples()))
         return 0
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise UserError(f"--checkpoint-every must be a number of steps ≥ 1, got {args.checkpoint_every}")
+    resume = None
+    if args.resume is not None:
+        resume, config = _resume_settings(args)
     missing = [flag for flag in ("content", "style", "out") if getattr(args, flag) is None]
     if missing:
         raise UserError(f"missing --{', --'.join(missing)}; see nst-edu --help")
-    config = config_from_args(args)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder; choose a folder name")
-    wanted = OUTPUT_FILES + (("progress.mp4",) if args.mp4 else ())
-    existing = [name for name in wanted if (out / name).exists()]
-    if existing and not args.force:
-        raise UserError(f"{out} already holds {', '.join(existing)}; pass --force to overwrite or choose "
-                        f"another --out")
+    if resume is None:
+        config = config_from_args(args)
+    out = _check_out(args, config, resuming=resume is not None)
+    names = (f"the content image {args.content!r}", f"the style image {args.style!r}")
     try:
-        C, S = transfer.load_pair(args.content, args.style, config)
         device = transfer.resolve_device(config.device)
+        # Loaded at their own size first: the exact aspect ratios make the sizes suggested in messages right.
+        C0, S0 = images.load_image(args.content), images.load_image(args.style)
+        if args.size == "auto":
+            largest = memory.largest_size_that_fits(config, C0.shape, S0.shape, device)
+            if largest is None:
+                raise UserError(f"even the smallest size VGG-19 takes does not fit in the "
+                                f"{memory._gib(memory.available_bytes(device) or 0)} free on {device}; "
+                                f"free some memory")
+            config = config.replace(size=max(vgg.min_side(config.layers), min(max(C0.shape[-2:]), largest)))
+            _say(f"--size auto: {config.size} px (the image's own size is {max(C0.shape[-2:])} px, the "
+                 f"largest that fits in free memory {largest} px).")
+        # A sample is painted (or cut) at the requested size, not resized from its default size: load it by name.
+        C, S = transfer.load_pair(_source(args.content, C0), _source(args.style, S0), config)
+        memory.check_fits(config, C.shape, S.shape, device, names, source_shapes=(C0.shape, S0.shape))
         transfer.build_model(config, device)
     except (images.ImageError, vgg.WeightsError, ValueError) as exc:
         raise UserError(str(exc)) from None
-    print(f"nst-edu: {tuple(C.shape[-2:])} content, {tuple(S.shape[-2:])} style, preset {args.preset}, "
-          f"{config.total_steps} {config.optimizer} steps on {device}", file=sys.stderr)
+    prints = {"content": checkpoint.fingerprint(C), "style": checkpoint.fingerprint(S)}
+    if resume is not None:
+        recorded = resume.get("extra", {}).get("fingerprints", {})
+        changed = [k for k, v in recorded.items() if prints.get(k) != v]
+        if changed:
+            raise UserError(f"the checkpoint in {args.resume} was made with another {' and '.join(changed)} image; "
+                            f"pass the same --content and --style as the interrupted run")
+    writer = None
+    if args.checkpoint_every:
+        # Absolute paths, so that --resume works from any folder; samples and URLs stay as they are.
+        extra = {"content": _absolute(args.content), "style": _absolute(args.style), "out": str(out.resolve()),
+                 "checkpoint_every": int(args.checkpoint_every), "fingerprints": prints}
+        writer = _SafeCheckpoints(checkpoint.Writer(out / CHECKPOINT_DIR, extra))
+    done = int(resume["step"]) if resume is not None else 0
+    _say(f"{tuple(C.shape[-2:])} content, {tuple(S.shape[-2:])} style, preset {args.preset or 'fast'}, "
+         f"{config.total_steps} {config.optimizer} step{'' if config.total_steps == 1 else 's'} on {device}"
+         + (f", resuming after step {done}" if resume is not None else ""))
+    phase["phase"] = "run"
     t0 = time.perf_counter()
     try:
-        result = transfer.run(C, S, config, progress=not args.quiet)
+        result = transfer.run(C, S, config, progress=not args.quiet, checkpoint=writer,
+                              checkpoint_every=args.checkpoint_every or 0, resume=resume)
     except transfer.NonFiniteCostError as exc:
         result = exc.result
-        print(f"nst-edu: {_one_sentence(exc)} Saving the last good image.", file=sys.stderr)
-    paths = result.save(out, force=True)
-    if args.mp4:
-        paths["progress.mp4"] = animation.save_mp4(result.frames, out / "progress.mp4")
-    first, last = result.history.rows[0], result.history.rows[-1]
-    print(f"nst-edu: {len(result.history) - 1} steps in {time.perf_counter() - t0:.1f} s; "
-          f"style cost {first['style']:.4g} -> {last['style']:.4g}, content cost {first['content']:.4g} -> "
-          f"{last['content']:.4g}, total {first['total']:.4g} -> {last['total']:.4g}"
-          + (f" (stopped: {result.stopped})" if result.stopped else ""))
+        _say(f"{_one_sentence(exc)[:-1]}; the last image with finite costs is saved in {out}.")
+    except (memory.TooLargeError, memory.TooSmallError) as exc:  # free memory shrank since the check
+        raise UserError(str(exc)) from None
+    phase["phase"] = "save"
+    try:
+        paths = result.save(out, force=True)
+        if args.mp4:
+            paths["progress.mp4"] = animation.save_mp4(result.frames, out / "progress.mp4")
+    except OSError as exc:
+        _say(f"could not write the outputs to {out} ({exc}); files written before are complete, the others "
+             f"unchanged.")
+        return EXIT_FAILED
+    rows = result.history.rows
+    if rows:
+        first, last = rows[0], rows[-1]
+        n_steps = (len(rows) if result.stopped else len(rows) - 1) - done  # a finished run adds a last row
+        print(f"nst-edu: {n_steps} step{'' if n_steps == 1 else 's'} in {time.perf_counter() - t0:.1f} s; "
+              f"style cost {first['style']:.4g} -> {last['style']:.4g}, content cost {first['content']:.4g} -> "
+              f"{last['content']:.4g}, total {first['total']:.4g} -> {last['total']:.4g}"
+              + (f" (stopped: {result.stopped})" if result.stopped else ""))
     for name, path in paths.items():
         print(f"  {name:13s} {path}")
-    return 1 if result.stopped == "non-finite" else 0
+    if result.stopped == "interrupt":
+        saved = writer is not None and (out / CHECKPOINT_DIR / checkpoint.STATE_FILE).exists()
+        hint = f"; continue with: nst-edu --resume {out / CHECKPOINT_DIR}" if saved else ""
+        _say(f"interrupted after step {len(rows)} of {config.total_steps}; the result so far is saved in "
+             f"{out}{hint}.")
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if result.stopped == "non-finite" else 0
 
 
 if __name__ == "__main__":

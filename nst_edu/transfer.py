@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import __version__, costs, fileio, images, noise, vgg
+from . import __version__, costs, fileio, images, memory, noise, vgg
 from .config import Config
 from .optim import BoxLBFGS
 
@@ -268,6 +268,7 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     C_full, S_full = load_pair(content, style, config)
+    memory.check_fits(config, C_full.shape, S_full.shape, device)  # too thin or too large: refuse now
     model = build_model(config, device)
     history = History(tuple(name for name, _ in config.style_layers))
     frames: list[tuple[int, np.ndarray]] = []

@@ -1,0 +1,1 @@
+"""Reference solutions to the lesson exercises (see each notebook's Exercises section)."""

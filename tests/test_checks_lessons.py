@@ -1,0 +1,190 @@
+"""The exercise checks of lessons 03 (total cost) and 04 (content + uniform noise): each fails on plausible
+wrong answers, says "not attempted" for the stub, raises nothing for a learner's bug, and passes on the
+reference solution in notebooks/solutions/."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from nst_edu import checks, noise
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+
+
+def _solution(name):
+    spec = importlib.util.spec_from_file_location(name, SOLUTIONS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+L03 = _solution("lesson03_total_cost")
+L04 = _solution("lesson04_uniform_noise")
+
+
+def stub(*args):
+    raise NotImplementedError("write your code here")
+
+
+# ---- wrong total costs a learner plausibly writes ---------------------------------------------------
+
+def total_swapped(J_content, J_style, alpha=10, beta=40):
+    return beta * J_content + alpha * J_style
+
+
+def total_unweighted(J_content, J_style, alpha=10, beta=40):
+    return J_content + J_style
+
+
+def total_content_only(J_content, J_style, alpha=10, beta=40):
+    return alpha * J_content
+
+
+def total_course_defaults(J_content, J_style, alpha=10, beta=40):
+    return 10 * J_content + 40 * J_style  # ignores the alpha and beta it is given
+
+
+def total_mean(J_content, J_style, alpha=10, beta=40):
+    return (alpha * J_content + beta * J_style) / (alpha + beta)
+
+
+def total_minus(J_content, J_style, alpha=10, beta=40):
+    return alpha * J_content - beta * J_style
+
+
+def total_item(J_content, J_style, alpha=10, beta=40):
+    return (alpha * J_content + beta * J_style).item()  # a Python float: no gradient
+
+
+def total_detached(J_content, J_style, alpha=10, beta=40):
+    return (alpha * J_content + beta * J_style).detach()
+
+
+def total_new_leaf(J_content, J_style, alpha=10, beta=40):
+    # the right value in a fresh tensor: it requires grad, but the optimizer's pixels get none
+    return torch.tensor(float((alpha * J_content + beta * J_style).detach()), requires_grad=True)
+
+
+def total_raises(J_content, J_style, alpha=10, beta=40):
+    return alpha * J_content + beta * J_style_typo  # noqa: F821 (the learner's typo)
+
+
+# ---- wrong starting images --------------------------------------------------------------------------
+
+def _N(C, seed):
+    return torch.rand(C.shape, generator=torch.Generator().manual_seed(seed))
+
+
+def noise_swapped(C, ratio=0.6, seed=0):
+    return (ratio * C + (1 - ratio) * _N(C, seed)).clamp(0, 1)
+
+
+def noise_additive(C, ratio=0.6, seed=0):
+    return noise.initial_image(C, "additive", ratio, seed)
+
+
+def noise_gaussian(C, ratio=0.6, seed=0):
+    return noise.initial_image(C, "gaussian", ratio, seed)
+
+
+def noise_unseeded(C, ratio=0.6, seed=0):
+    return ((1 - ratio) * C + ratio * torch.rand(C.shape)).clamp(0, 1)  # global RNG, ignores seed
+
+
+def noise_only(C, ratio=0.6, seed=0):
+    return _N(C, seed)
+
+
+def noise_no_content_factor(C, ratio=0.6, seed=0):
+    return C + ratio * _N(C, seed)  # not clipped either
+
+
+def noise_in_place(C, ratio=0.6, seed=0):
+    return C.mul_(1 - ratio).add_(ratio * _N(C, seed))
+
+
+def noise_no_batch(C, ratio=0.6, seed=0):
+    return ((1 - ratio) * C + ratio * _N(C, seed)).clamp(0, 1)[0]
+
+
+def noise_content(C, ratio=0.6, seed=0):
+    return C.clone()
+
+
+# ---- the tests --------------------------------------------------------------------------------------
+
+def test_total_cost_solution_passes(capsys):
+    result = checks.check_total_cost(L03.total_cost)
+    assert result.passed and bool(result)
+    assert capsys.readouterr().out.startswith("✓ correct: total_cost")
+
+
+def test_total_cost_stub_is_not_attempted(capsys):
+    result = checks.check_total_cost(stub)
+    assert not result.passed
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (total_swapped, "swapped"),
+    (total_unweighted, "weights α and β are missing"),
+    (total_content_only, "only α J_content"),
+    (total_course_defaults, "default weights"),
+    (total_mean, "weighted mean"),
+    (total_minus, "are added"),
+    (total_item, "Python number"),
+    (total_detached, "no gradient"),
+    (total_new_leaf, "∂J/∂J_content"),
+    (total_raises, "raised NameError"),
+])
+def test_total_cost_wrong_answers_fail_with_a_reason(wrong, says, capsys):
+    result = checks.check_total_cost(wrong)
+    assert not result.passed
+    out = capsys.readouterr().out
+    assert out.startswith("✗") and says in out, out
+
+
+def test_uniform_noise_solution_passes(capsys):
+    result = checks.check_uniform_noise(L04.uniform_noise_image)
+    assert result.passed
+    assert capsys.readouterr().out.startswith("✓ correct: uniform_noise")
+
+
+def test_uniform_noise_solution_equals_the_package():
+    C = torch.rand(1, 3, 9, 7, generator=torch.Generator().manual_seed(3))
+    for ratio, seed in ((0.6, 0), (0.2, 5)):
+        assert torch.equal(L04.uniform_noise_image(C, ratio, seed), noise.initial_image(C, "uniform", ratio, seed))
+
+
+def test_uniform_noise_stub_is_not_attempted(capsys):
+    result = checks.check_uniform_noise(stub)
+    assert not result.passed
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (noise_swapped, "weights are swapped"),
+    (noise_additive, "additive recipe"),
+    (noise_gaussian, "differs from clip"),
+    (noise_unseeded, "not the seeded draw"),
+    (noise_only, "pure noise"),
+    (noise_no_content_factor, "without the factor (1 − r)"),
+    (noise_in_place, "changed C in place"),
+    (noise_no_batch, "C's shape"),
+    (noise_content, "no noise was added"),
+])
+def test_uniform_noise_wrong_answers_fail_with_a_reason(wrong, says, capsys):
+    result = checks.check_uniform_noise(wrong)
+    assert not result.passed
+    out = capsys.readouterr().out
+    assert out.startswith("✗") and says in out, out
+
+
+def test_checks_print_the_same_message_every_run(capsys):
+    # The notebooks commit these lines as outputs: they must not change between runs.
+    for check, fn in ((checks.check_total_cost, total_swapped), (checks.check_uniform_noise, noise_swapped)):
+        first, second = check(fn).message, check(fn).message
+        assert first == second
+    capsys.readouterr()

@@ -1,0 +1,241 @@
+"""BoxLBFGS: convergence in a box, bounds, agreement with an explicit float64 reference, state round trip,
+and the sync-free path (the one a GPU takes) computing the same steps without reading values on the host."""
+
+import numpy as np
+import pytest
+import torch
+
+from nst_edu.optim import BoxLBFGS
+
+
+def quadratic(A: torch.Tensor, c: torch.Tensor):
+    """f(x) = ½ (x − c)ᵀ A (x − c): convex for A positive definite, minimum at c without the box."""
+
+    def f(x):
+        r = x - c
+        return 0.5 * r @ (A @ r)
+
+    return f
+
+
+def closure_for(opt: BoxLBFGS, f):
+    def closure():
+        opt.zero_grad()
+        loss = f(opt.x)
+        loss.backward()
+        return loss
+
+    return closure
+
+
+def run(f, x0, steps, **kw) -> tuple[BoxLBFGS, list[torch.Tensor]]:
+    x = x0.clone().requires_grad_(True)
+    opt = BoxLBFGS(x, **kw)
+    closure = closure_for(opt, f)
+    path = []
+    for _ in range(steps):
+        opt.step(closure)
+        path.append(x.detach().clone())
+    return opt, path
+
+
+def random_spd(n: int, cond: float, seed: int, dtype=torch.float64) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    Q, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=dtype))
+    eig = torch.logspace(0, np.log10(cond), n, dtype=dtype)
+    return Q @ torch.diag(eig) @ Q.T
+
+
+@pytest.mark.parametrize("sync_free", [False, True])
+def test_converges_to_the_box_minimum_of_a_separable_quadratic(sync_free):
+    # Diagonal A: the minimum in the box is clip(c), which puts some pixels on each bound.
+    n = 50
+    gen = torch.Generator().manual_seed(1)
+    A = torch.diag(torch.logspace(0, 2, n, dtype=torch.float64))
+    c = torch.rand(n, generator=gen, dtype=torch.float64) * 1.6 - 0.3  # some of c outside [0, 1]
+    x_star = c.clamp(0, 1)
+    _, path = run(quadratic(A, c), torch.full((n,), 0.5, dtype=torch.float64), 200, sync_free=sync_free)
+    assert (c < 0).any() and (c > 1).any()
+    assert torch.allclose(path[-1], x_star, atol=1e-6)
+
+
+@pytest.mark.parametrize("sync_free", [False, True])
+def test_converges_on_an_ill_conditioned_quadratic_inside_the_box(sync_free):
+    n = 40
+    A = random_spd(n, cond=1e3, seed=2)
+    c = 0.2 + 0.6 * torch.rand(n, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    f = quadratic(A, c)
+    x0 = torch.full((n,), 0.5, dtype=torch.float64)
+    _, path = run(f, x0, 300, sync_free=sync_free)
+    assert f(path[-1]) < 1e-10 * f(x0)
+    # Much better than as many steps of the same first step repeated (projected gradient descent).
+    _, gd = run(f, x0, 1, history_size=1)
+    assert f(path[-1]) < f(gd[-1])
+
+
+@pytest.mark.parametrize("sync_free", [False, True])
+def test_every_iterate_respects_the_bounds(sync_free):
+    n = 30
+    A = random_spd(n, cond=1e4, seed=5, dtype=torch.float32)
+    c = torch.randn(n, generator=torch.Generator().manual_seed(6)) * 3  # pulls hard past both bounds
+    _, path = run(quadratic(A, c), torch.rand(n), 60, lr=3.0, lo=0.1, hi=0.7, sync_free=sync_free)
+    stacked = torch.stack(path)
+    assert stacked.min() >= 0.1 and stacked.max() <= 0.7
+    assert torch.isfinite(stacked).all()
+
+
+def reference_lbfgs(f_grad, x0: np.ndarray, steps: int, lr=1.0, m=20, first_step=0.05, lo=0.0, hi=1.0):
+    """Nocedal & Wright Algorithm 7.4 written out in float64 NumPy, projected onto [lo, hi]."""
+    x, S, Y, path = x0.copy(), [], [], []
+    prev_x = prev_g = None
+    for _ in range(steps):
+        g = f_grad(x)
+        if prev_x is not None:
+            s, y = x - prev_x, g - prev_g
+            if s @ y > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
+                S, Y = (S + [s])[-m:], (Y + [y])[-m:]
+        if not S:
+            d = -g * first_step / np.abs(g).max()
+        else:
+            q, alpha = g.copy(), [0.0] * len(S)
+            for i in reversed(range(len(S))):
+                alpha[i] = (S[i] @ q) / (S[i] @ Y[i])
+                q = q - alpha[i] * Y[i]
+            q = q * (S[-1] @ Y[-1]) / (Y[-1] @ Y[-1])
+            for i in range(len(S)):
+                beta = (Y[i] @ q) / (S[i] @ Y[i])
+                q = q + (alpha[i] - beta) * S[i]
+            d = -q
+        prev_x, prev_g = x, g
+        x = np.clip(x + lr * d, lo, hi)
+        path.append(x)
+    return path
+
+
+@pytest.mark.parametrize("sync_free", [False, True])
+def test_equals_an_explicit_float64_reference_step_by_step(sync_free):
+    # A non-quadratic objective (quartic, like the style cost) with the box active, short history.
+    n = 12
+    gen = torch.Generator().manual_seed(7)
+    W = torch.randn(n, n, generator=gen, dtype=torch.float64) / n**0.5
+    c = torch.randn(n, generator=gen, dtype=torch.float64)
+
+    def f(x):
+        z = W @ x - c
+        return (z**2).sum() + 0.5 * (z**4).sum()
+
+    def f_grad(x_np):
+        x = torch.tensor(x_np, requires_grad=True)
+        f(x).backward()
+        return x.grad.numpy()
+
+    x0 = np.full(n, 0.5)
+    ref = reference_lbfgs(f_grad, x0, 40, m=5)
+    _, got = run(f, torch.tensor(x0), 40, history_size=5, sync_free=sync_free)
+    np.testing.assert_allclose(torch.stack(got).numpy(), np.stack(ref), rtol=0, atol=1e-10)
+    assert np.abs(np.stack(ref)[-1] - np.stack(ref)[0]).max() > 0.1  # it did move
+
+
+def test_sync_free_path_reads_nothing_on_the_host(monkeypatch):
+    n = 10
+    f = quadratic(random_spd(n, cond=10, seed=8, dtype=torch.float32), torch.rand(n))
+    x = torch.full((n,), 0.5, requires_grad=True)
+    opt = BoxLBFGS(x, sync_free=True)
+    closure = closure_for(opt, f)
+    opt.step(closure)  # the first step has no pair yet
+    opt.step(closure)  # the second reads, once, whether the first pair was accepted
+    assert opt._seen_accepted
+
+    def refuse(*_):
+        raise AssertionError("the sync-free path read a tensor value on the host")
+
+    for name in ("__bool__", "__float__", "__int__", "item", "tolist"):
+        monkeypatch.setattr(torch.Tensor, name, refuse)
+    for _ in range(5):
+        opt.step(closure)
+    monkeypatch.undo()
+    assert len(opt.pairs) == 6
+
+
+def test_a_pair_with_negative_curvature_is_skipped_on_both_paths():
+    # f(x) = −|x|² is concave: sᵀy = −2|s|² < 0, the pair must not enter H.
+    def f(x):
+        return -(x**2).sum()
+
+    x0 = torch.full((4,), 0.5, dtype=torch.float64)
+    plain, plain_path = run(f, x0, 2, sync_free=False)
+    free, free_path = run(f, x0, 2, sync_free=True)
+    assert plain.pairs == []
+    assert len(free.pairs) == 1 and float(free.pairs[0][2]) == 0.0 and not bool(free.accepted)
+    torch.testing.assert_close(torch.stack(plain_path), torch.stack(free_path), rtol=0, atol=0)
+
+
+def test_with_rejected_pairs_the_sync_free_path_takes_the_same_steps_while_history_has_room():
+    # A wavy (non-convex) objective: many pairs have sᵀy < 0. The sync-free path keeps them as ρ = 0 no-ops,
+    # so with a history longer than the run both paths must agree exactly.
+    c = torch.rand(8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+    def f(x):
+        return ((x - c) ** 2).sum() + 0.05 * torch.cos(25 * x).sum()
+
+    x0 = torch.full((8,), 0.5, dtype=torch.float64)
+    plain, plain_path = run(f, x0, 30, history_size=50, sync_free=False)
+    free, free_path = run(f, x0, 30, history_size=50, sync_free=True)
+    rejected = sum(float(rho) == 0.0 for _, _, rho in free.pairs)
+    assert rejected >= 5 and len(plain.pairs) == len(free.pairs) - rejected
+    torch.testing.assert_close(torch.stack(plain_path), torch.stack(free_path), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("sync_free", [False, True])
+def test_state_dict_round_trip_continues_identically(sync_free):
+    n = 16
+    f = quadratic(random_spd(n, cond=100, seed=9), torch.linspace(-0.2, 1.2, n, dtype=torch.float64))
+    x0 = torch.full((n,), 0.5, dtype=torch.float64)
+    _, straight = run(f, x0, 20, history_size=4, sync_free=sync_free)
+
+    opt, first = run(f, x0, 8, history_size=4, sync_free=sync_free)
+    state = opt.state_dict()
+    x = first[-1].clone().requires_grad_(True)
+    resumed = BoxLBFGS(x, sync_free=sync_free)  # the hyper-parameters come from the state
+    resumed.load_state_dict(state)
+    assert resumed.history_size == 4
+    closure = closure_for(resumed, f)
+    rest = []
+    for _ in range(12):
+        resumed.step(closure)
+        rest.append(x.detach().clone())
+    torch.testing.assert_close(torch.stack(first + rest), torch.stack(straight), rtol=0, atol=0)
+    # The state holds copies: stepping on does not change what was saved.
+    assert all(torch.equal(a, b) for a, b in zip(state["pairs"][-1], opt.state_dict()["pairs"][-1]))
+
+
+def test_a_cpu_state_loads_into_the_sync_free_path_and_gives_the_same_steps():
+    n = 16
+    f = quadratic(random_spd(n, cond=100, seed=10), torch.linspace(-0.2, 1.2, n, dtype=torch.float64))
+    x0 = torch.full((n,), 0.5, dtype=torch.float64)
+    opt, first = run(f, x0, 6, sync_free=False)
+    paths = []
+    for sync_free in (False, True):
+        x = first[-1].clone().requires_grad_(True)
+        o = BoxLBFGS(x, sync_free=sync_free)
+        o.load_state_dict(opt.state_dict())
+        closure = closure_for(o, f)
+        steps = []
+        for _ in range(6):
+            o.step(closure)
+            steps.append(x.detach().clone())
+        paths.append(torch.stack(steps))
+    torch.testing.assert_close(paths[0], paths[1], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(lr=0.0), "lr and first_step must be > 0"),
+    (dict(first_step=-1.0), "lr and first_step must be > 0"),
+    (dict(history_size=0), "history_size must be a whole number"),
+    (dict(lo=1.0, hi=0.0), "lo < hi"),
+])
+def test_bad_arguments_are_refused(kw, message):
+    with pytest.raises(ValueError, match=message):
+        BoxLBFGS(torch.zeros(3, requires_grad=True), **kw)
+    with pytest.raises(ValueError, match="requires_grad=True"):
+        BoxLBFGS(torch.zeros(3))
