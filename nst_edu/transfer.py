@@ -279,7 +279,7 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
         step = int(resume["step"])
     offset = history.rows[-1]["seconds"] if history.rows else 0.0
     stopped = None
-    G = last_good = objective = None
+    G = last_good = before = objective = None
     start = time.perf_counter()
     bar = _progress_bar(config.total_steps, progress, initial=step)
 
@@ -335,11 +335,12 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
                 if (config.frame_every and step % config.frame_every == 0) or step == 0:
                     if not frames or frames[-1][0] != step:
                         frames.append((step, _to_frame(G)))
+                before = G.detach().clone()
                 optimizer.step(closure)
-                row = record(last_values)
+                row = record(last_values)  # the costs of `before`: raises if they are not finite
+                last_good = before
                 with torch.no_grad():
                     G.clamp_(0, 1)
-                last_good = G.detach().clone()
                 step += 1
                 bar.update(1)
                 if step % 10 == 0 or step == config.total_steps:
@@ -360,14 +361,15 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
         stopped = "interrupt"
     except FloatingPointError as exc:
         bar.close()
-        image = (last_good if last_good is not None else G.detach()).float().cpu()
+        # The last image whose costs were finite; the start image if even the first costs were not.
+        image = (last_good if last_good is not None else before).float().cpu()
         result = Result(image, history, frames, config, "non-finite", time.perf_counter() - start)
         raise NonFiniteCostError(str(exc), result) from None
     finally:
         bar.close()
     if G is None:  # resumed from a finished run, or stopped before the first step
         G = (resume["image"] if resume is not None else C_full).to(device)
-    final = (G.detach() if last_good is None else last_good).float().clamp(0, 1).cpu()
+    final = G.detach().float().clamp(0, 1).cpu()
     if not frames or frames[-1][0] != step:
         frames.append((step, _to_frame(final)))
     return Result(final, history, frames, config, stopped, offset + time.perf_counter() - start)

@@ -160,6 +160,6 @@ def test_transfer_run_refuses_before_building_the_model(monkeypatch):
 @pytest.mark.slow
 def test_estimate_close_to_measured_peak_rss():
     # One real run in a fresh interpreter (peak RSS − RSS before the run) against the model: within ±30 %.
-    config = preset("gatys", size=192, steps=memory.LBFGS_HISTORY + 2, coarse_steps=0, device="cpu")
+    config = preset("gatys", size=128, steps=memory.LBFGS_HISTORY + 2, coarse_steps=0, device="cpu")
     data = memory.measure_bytes(config)
     assert 0.7 < data["estimated"] / data["measured"] < 1.3, data

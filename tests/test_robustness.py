@@ -87,9 +87,6 @@ def test_non_finite_cost_stops_with_the_last_good_result(tiny_pair, changes, at_
     assert torch.isfinite(result.image).all() and 0 <= result.image.min() and result.image.max() <= 1
 
 
-@pytest.mark.xfail(strict=True, reason="transfer.run keeps the image *after* the step whose costs it last "
-                   "recorded, so when that step's update is NaN the 'last good' image is NaN (see the robustness "
-                   "report: the fix belongs in transfer.py)")
 @pytest.mark.parametrize("changes", [
     {"optimizer": "adam", "lr": 1e30, "beta": 1e25},  # an infinite gradient: Adam's update is inf/inf = NaN
     {"beta": 1e300},  # β·J_style = inf at step 0, and L-BFGS's step along the infinite gradient is NaN

@@ -118,8 +118,9 @@ def test_non_finite_cost_names_the_step_and_keeps_the_last_good_image(tiny_pair,
     def poisoned(self, G):
         calls["n"] += 1
         out = real_call(self, G)
-        if calls["n"] == 4:  # the 4th evaluation is the one before step 4
+        if calls["n"] == 3:  # the last evaluation whose costs are finite
             kept["image"] = G.detach().clone()
+        if calls["n"] == 4:  # the 4th evaluation is the one before step 4
             out["style"] = out["style"] * float("nan")
             out["total"] = out["total"] + out["style"]
         return out
@@ -131,7 +132,7 @@ def test_non_finite_cost_names_the_step_and_keeps_the_last_good_image(tiny_pair,
     result = info.value.result
     assert result.stopped == "non-finite"
     assert len(result.history) == 3
-    torch.testing.assert_close(result.image, kept["image"])  # G after 3 good steps
+    torch.testing.assert_close(result.image, kept["image"])  # the last G whose costs were finite
 
 
 def test_same_seed_same_image_bit_for_bit(tiny_pair):
