@@ -118,7 +118,7 @@ def write_result(name: str, title: str, body: str, notes: list[str] | None = Non
     header = [f"# {title}", "",
               f"Machine: {machine()}.  ",
               f"Run: {time.strftime('%Y-%m-%d %H:%M')}, load average at the end {load_average()} "
-              f"(1 / 5 / 15 min).", ""]
+              f"(1 / 5 / 15 min).", "", ""]
     text = "\n".join(header) + body.rstrip() + "\n"
     if notes:
         text += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
