@@ -112,13 +112,14 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def write_result(name: str, title: str, body: str, notes: list[str] | None = None) -> Path:
-    """Write ``results/<name>.md`` with a header naming the machine, the time and the load, and print it."""
+def write_result(name: str, title: str, body: str, notes: list[str] | None = None, when: str | None = None) -> Path:
+    """Write ``results/<name>.md`` with a header naming the machine, the time and the load, and print it.
+
+    ``when``: the time of a run whose table is rewritten later (then the load is not known)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    header = [f"# {title}", "",
-              f"Machine: {machine()}.  ",
-              f"Run: {time.strftime('%Y-%m-%d %H:%M')}, load average at the end {load_average()} "
-              f"(1 / 5 / 15 min).", "", ""]
+    run = (f"Run: {when}." if when else
+           f"Run: {time.strftime('%Y-%m-%d %H:%M')}, load average at the end {load_average()} (1 / 5 / 15 min).")
+    header = [f"# {title}", "", f"Machine: {machine()}.  ", run, "", ""]
     text = "\n".join(header) + body.rstrip() + "\n"
     if notes:
         text += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"

@@ -103,3 +103,9 @@ def test_folders_skip_checkpoints(tmp_path, dirty):
 def test_missing_path_is_an_error(tmp_path, capsys):
     assert cn.main(["--check", str(tmp_path / "nope.ipynb")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_keeps_the_file_mode(dirty):
+    dirty.chmod(0o644)
+    assert cn.main([str(dirty)]) == 0
+    assert dirty.stat().st_mode & 0o777 == 0o644
