@@ -181,7 +181,7 @@ def main(argv=None) -> int:
         saved = json.loads((common.RESULTS / f"{args.name}.json").read_text())
         args.size, args.steps = saved["size"], saved["steps"]
         torch.set_num_threads(saved.get("threads", torch.get_num_threads()))  # the header names the run's
-        report(saved["methods"], args, when=saved.get("when"))
+        report(saved["methods"], args, elapsed=saved.get("elapsed"), when=saved.get("when"))
         return 0
     fast_changes = {}
     for item in filter(None, args.fast.split(",")):
@@ -216,7 +216,8 @@ def main(argv=None) -> int:
     common.RESULTS.mkdir(parents=True, exist_ok=True)
     when = f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(time.time() - elapsed))} to {time.strftime('%H:%M')}"
     out_json.write_text(json.dumps({"size": args.size, "steps": args.steps, "threads": torch.get_num_threads(),
-                                    "when": when, "load_at_end": common.load_average(), "methods": raw},
+                                    "when": when, "load_at_end": common.load_average(), "elapsed": elapsed,
+                                    "methods": raw},
                                    indent=1))
     report(raw, args, traces, elapsed)
     return 0
@@ -246,8 +247,8 @@ def report(raw: dict, args, traces: dict | None = None, elapsed: float | None = 
             speedup = base_hit[0] / hit[0] if base_hit else float("nan")
             speedup_cpu = base_hit[1] / hit[1] if base_hit else float("nan")
             reached = f"{hit[0]:.1f} s (step {hit[2]})"
-            ratio = f"**{speedup:.2f}×** ({speedup_cpu:.2f}×)"
-            ratio_same = (f"{same_hit[0] / hit[0]:.2f}× ({same_hit[1] / hit[1]:.2f}×)" if same_hit else "–")
+            ratio = f"**{speedup_cpu:.2f}×** ({speedup:.2f}×)"
+            ratio_same = (f"{same_hit[1] / hit[1]:.2f}× ({same_hit[0] / hit[0]:.2f}×)" if same_hit else "–")
         else:
             at = value_at(pts, base_total)
             reached = "never" + (f"; J = {at[3]:.4g} at {at[0]:.0f} s" if at else "")
@@ -259,15 +260,15 @@ def report(raw: dict, args, traces: dict | None = None, elapsed: float | None = 
             f"= 1.02 × {J_500:.5g}, the value {BASELINE} reaches after {base['points'][-1][2]} steps.\n\n")
     n_ref = base["points"][-1][2]
     body += common.table(["method", "what it does", f"final J (vs J_{n_ref} of {BASELINE})", "run time / steps",
-                          "time to target", "speed-up vs plain L-BFGS (white noise start), wall (CPU s)",
-                          "vs plain L-BFGS from the content image, wall (CPU s)"], rows)
+                          "time to target (wall)", "speed-up vs plain L-BFGS (white-noise start): CPU s (wall)",
+                          "vs plain L-BFGS from the content image: CPU s (wall)"], rows)
     body += "\n\n![J vs time](time_to_quality.png)\n\n![final images](time_to_quality_images.png)\n"
     notes = [
         "Times are each method's own clock (its steps only, the float32 evaluation excluded); methods took "
         "turns step by step in one process, so load from other programs falls on each alike.",
         "Evaluations every 5 steps (every 2 for `fast`): a time to target is accurate to that many steps.",
-        "Speed-up in parentheses: the same ratio in CPU seconds of the process (one torch thread: the work "
-        "itself). Taking turns evens out load only while all methods still run; once the short ones finish, "
+        "Speed-ups: first in CPU seconds of the process (one torch thread: the work itself), in parentheses "
+        "in wall seconds. Taking turns evens out load only while all methods still run; once the short ones finish, "
         "the long ones run their last steps under whatever load there is then, so on a machine whose load "
         "changes the CPU-second ratio is the steadier one.",
     ]
@@ -286,19 +287,19 @@ def report(raw: dict, args, traces: dict | None = None, elapsed: float | None = 
 def plot(raw: dict, target: float, name: str) -> None:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 4.2), dpi=110)
-    ax = fig.add_subplot()
-    for method, data in raw.items():
-        pts = data["points"]
-        ax.plot([p[0] for p in pts], [p[3] for p in pts], label=method, lw=1.5)
-    ax.axhline(target, color="k", ls="--", lw=0.8, label="target (1.02 × final J of plain L-BFGS)")
-    ax.set_yscale("log")
-    ax.set_xlabel("seconds (own clock)")
-    ax.set_ylabel("J(G), float32, full size")
+    fig = Figure(figsize=(11, 4.2), dpi=110)
     lo = min(p[3] for d in raw.values() for p in d["points"])
-    ax.set_ylim(lo * 0.8, lo * 30)
+    for ax, column, label in zip(fig.subplots(1, 2), (0, 1), ("wall seconds", "CPU seconds")):
+        for method, data in raw.items():
+            pts = data["points"]
+            ax.plot([p[column] for p in pts], [p[3] for p in pts], label=method, lw=1.5)
+        ax.axhline(target, color="k", ls="--", lw=0.8, label="target (1.02 × final J of plain L-BFGS)")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"{label} (each method's own clock)")
+        ax.set_ylabel("J(G), float32, full size")
+        ax.set_ylim(lo * 0.8, lo * 30)
+        ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(common.RESULTS / f"{name}.png")
 
