@@ -1,5 +1,8 @@
 """Shared fixtures: small real images, built offline."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -18,3 +21,19 @@ def tiny_pair() -> tuple[torch.Tensor, torch.Tensor]:
     from nst_edu import images
 
     return images.load_image("chelsea", size=64), images.load_image("swirls", size=64)
+
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+
+
+def load_solution(name: str):
+    """Import a reference solution, notebooks/solutions/<name>.py, as a module (for the checks' tests)."""
+    spec = importlib.util.spec_from_file_location(name, SOLUTIONS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def stub(*args):
+    """A learner's exercise before it is attempted."""
+    raise NotImplementedError("write your code here")

@@ -1,30 +1,14 @@
 """The exercise checks: each fails on plausible wrong answers, says "not attempted" for the stub, raises
 nothing for a learner's bug, and passes on the reference solution in notebooks/solutions/."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
+from conftest import load_solution as _solution, stub
 from nst_edu import checks
-
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
-
-
-def _solution(name):
-    spec = importlib.util.spec_from_file_location(name, SOLUTIONS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 L01 = _solution("lesson01_content_cost")
 L02 = _solution("lesson02_style_cost")
-
-
-def stub(*args):
-    raise NotImplementedError("write your code here")
 
 
 def _shape(a):

@@ -2,30 +2,14 @@
 wrong answers, says "not attempted" for the stub, raises nothing for a learner's bug, and passes on the
 reference solution in notebooks/solutions/."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
+from conftest import load_solution as _solution, stub
 from nst_edu import checks, noise
-
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
-
-
-def _solution(name):
-    spec = importlib.util.spec_from_file_location(name, SOLUTIONS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 L03 = _solution("lesson03_total_cost")
 L04 = _solution("lesson04_uniform_noise")
-
-
-def stub(*args):
-    raise NotImplementedError("write your code here")
 
 
 # ---- wrong total costs a learner plausibly writes ---------------------------------------------------
