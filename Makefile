@@ -33,7 +33,7 @@ unit: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/python tools/clean_notebooks.py --check notebooks
-	$(BIN)/python -m pytest --nbval notebooks --ignore=notebooks/drafts --sanitize-with notebooks/sanitize.cfg -q -p no:cacheprovider
+	$(BIN)/python -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -q -p no:cacheprovider
 
 clean-notebooks: $(STAMP)
 	$(BIN)/python tools/clean_notebooks.py notebooks

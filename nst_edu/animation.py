@@ -1,6 +1,6 @@
 """Frames of an optimization turned into a GIF or an MP4, and shown inline in a notebook.
 
-What it is: ``save_gif``, ``gif_bytes``, ``save_mp4``, ``show_gif`` and ``filmstrip`` over the frames a
+What it is: ``save_gif``, ``gif_bytes``, ``save_mp4``, ``show_gif``, ``filmstrip`` and ``frame_changes`` over the frames a
 ``transfer.Result`` holds: a list of ``(step, uint8 array (H, W, 3))``. Frames of different sizes (a
 coarse-to-fine run) are resized to the last frame's size. Files are written atomically.
 
@@ -34,6 +34,21 @@ def uniform_frames(frames: Frames, max_side: int | None = None) -> list[np.ndarr
             frame = np.asarray(Image.fromarray(frame).resize((w, h), Image.BILINEAR))
         out.append(frame)
     return out
+
+
+def frame_changes(frames: Frames) -> np.ndarray:
+    r"""How much the picture changes from one frame to the next, in [0, 1] pixel units.
+
+    change[k] = (1 / (3 H W)) Σ_{h,w,c} |F_{k+1}[h, w, c] − F_k[h, w, c]| / 255,  k = 0 … K − 2
+
+    computed in float64 (uint8 differences would wrap around). Shapes: ``frames``, K ≥ 2 pairs
+    ``(step, uint8 (H, W, 3))`` (resized to the last frame's size first, as for the GIF) → (K − 1,) float64.
+    """
+    if len(frames) < 2:
+        raise ValueError(f"frame_changes needs at least 2 frames, got {len(frames)}; run with a smaller "
+                         f"frame_every")
+    stack = np.stack(uniform_frames(frames)).astype(np.float64) / 255.0  # (K, H, W, 3) in [0, 1]
+    return np.abs(np.diff(stack, axis=0)).mean(axis=(1, 2, 3))  # (K − 1,)
 
 
 def gif_bytes(frames: Frames, fps: float = 8.0, max_side: int | None = None, hold_last: float = 1.0) -> bytes:

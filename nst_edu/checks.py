@@ -483,3 +483,73 @@ def check_uniform_noise(fn, seed: int = 0) -> CheckResult:
         return "G0 = clip((1 − r) C + r N), N ~ U(0, 1) from the seed: the same as noise.initial_image."
 
     return _check("uniform_noise", body)
+
+
+__all__ += ["check_frame_changes"]
+
+
+def check_frame_changes(fn, seed: int = 0) -> CheckResult:
+    r"""Grade ``fn(frames) -> changes``: change[k] = mean |F_{k+1} − F_k| / 255 over all (h, w, c).
+
+    ``frames`` is a list of K pairs ``(step, uint8 array (H, W, 3))`` as in ``Result.frames``; the answer is
+    K − 1 numbers (a list, a NumPy array or a tensor), compared with ``animation.frame_changes`` and with
+    the formula written out over Python integers.
+    """
+    import numpy as np
+
+    from . import animation
+
+    def body() -> str:
+        rng = np.random.default_rng(seed)
+        for K, (H, W) in ((5, (6, 8)), (3, (4, 3))):
+            frames = [(5 * k, rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8)) for k in range(K)]
+            flat = [[int(v) for v in frame.ravel()] for _, frame in frames]
+            expected = [sum(abs(b - a) for a, b in zip(flat[k], flat[k + 1])) / (255 * H * W * 3)
+                        for k in range(K - 1)]
+            package = animation.frame_changes(frames)
+            if not np.allclose(package, expected, rtol=1e-9, atol=0):
+                raise RuntimeError("nst_edu.checks: animation.frame_changes disagrees with mean |ΔF| / 255; "
+                                   "please report this bug.")
+            given = [(step, frame.copy()) for step, frame in frames]
+            out = _call(fn, given)
+            setting = f"{K} frames of shape ({H}, {W}, 3)"
+            if any(not np.array_equal(a, b) for (_, a), (_, b) in zip(given, frames)):
+                _wrong(f"{_name(fn)} changed the frames in place; compute on copies.")
+            if out is None or isinstance(out, (str, bytes)):
+                _wrong(f"{_name(fn)} returned {type(out).__name__}; expected K − 1 numbers (a list or an array)"
+                       + (" — is the `return` missing?" if out is None else "."))
+            try:
+                got = np.asarray(out.detach().cpu() if isinstance(out, Tensor) else out, dtype=np.float64)
+            except (TypeError, ValueError):
+                _wrong(f"{_name(fn)} returned {type(out).__name__}; expected K − 1 numbers (a list or an array).")
+            got = got.reshape(-1) if got.ndim > 1 and got.size == K - 1 else got
+            if got.shape != (K - 1,):
+                hint = " (one change per pair of consecutive frames: K frames give K − 1 changes)" \
+                    if got.ndim == 1 else ""
+                _wrong(f"{_name(fn)} returned shape {tuple(got.shape)} for {setting}; expected ({K - 1},){hint}.")
+            if np.allclose(got, expected, rtol=1e-6, atol=1e-12):
+                continue
+            images = [frame.astype(np.float64) for _, frame in frames]  # (H, W, 3) in 0 … 255
+            diffs = [b - a for a, b in zip(images[:-1], images[1:])]
+            known = {
+                "the uint8 frames were subtracted as uint8, which wraps around (3 − 5 = 254); convert them "
+                "to float before subtracting": [
+                    (frames[k + 1][1] - frames[k][1]).astype(np.float64).mean() / 255 for k in range(K - 1)],
+                "that is in 0 … 255 units; divide by 255": [np.abs(d).mean() for d in diffs],
+                "the absolute value is missing: changes of opposite sign cancel": [d.mean() / 255 for d in diffs],
+                "those are squared differences; the change is the mean ABSOLUTE difference":
+                    [(d / 255).__pow__(2).mean() for d in diffs],
+                "that is the root mean square; the change is the mean absolute difference":
+                    [np.sqrt(((d / 255) ** 2).mean()) for d in diffs],
+                "that is the sum over pixels; take the mean": [np.abs(d).sum() / 255 for d in diffs],
+                "each frame is compared with the first one; compare consecutive frames F_k and F_{k+1}":
+                    [np.abs(images[k + 1] - images[0]).mean() / 255 for k in range(K - 1)],
+            }
+            for mistake, value in known.items():
+                if np.allclose(got, value, rtol=1e-6, atol=1e-12):
+                    _wrong(f"{mistake} ({setting}).")
+            worst = int(np.argmax(np.abs(got - expected)))
+            _wrong(f"change[{worst}] is {_g(float(got[worst]))} instead of {_g(expected[worst])} ({setting}).")
+        return "change[k] = mean |F_{k+1} − F_k| / 255, the same as animation.frame_changes."
+
+    return _check("frame_changes", body)

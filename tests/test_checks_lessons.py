@@ -1,7 +1,8 @@
-"""The exercise checks of lessons 03 (total cost) and 04 (content + uniform noise): each fails on plausible
+"""The exercise checks of lessons 03 (total cost), 04 (content + uniform noise) and 05 (frame changes): each fails on plausible
 wrong answers, says "not attempted" for the stub, raises nothing for a learner's bug, and passes on the
 reference solution in notebooks/solutions/."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,6 +11,7 @@ from nst_edu import checks, noise
 
 L03 = _solution("lesson03_total_cost")
 L04 = _solution("lesson04_uniform_noise")
+L05 = _solution("lesson05_frame_changes")
 
 
 # ---- wrong total costs a learner plausibly writes ---------------------------------------------------
@@ -97,6 +99,56 @@ def noise_content(C, ratio=0.6, seed=0):
     return C.clone()
 
 
+# ---- wrong frame changes ----------------------------------------------------------------------------
+
+def _images(frames):
+    return [frame for _, frame in frames]
+
+
+def changes_uint8(frames):
+    f = _images(frames)
+    return [np.abs(b - a).mean() / 255 for a, b in zip(f[:-1], f[1:])]  # uint8: 3 − 5 wraps to 254
+
+
+def changes_unscaled(frames):
+    f = [x.astype(float) for x in _images(frames)]
+    return [np.abs(b - a).mean() for a, b in zip(f[:-1], f[1:])]
+
+
+def changes_signed(frames):
+    f = [x.astype(float) / 255 for x in _images(frames)]
+    return [(b - a).mean() for a, b in zip(f[:-1], f[1:])]
+
+
+def changes_rms(frames):
+    f = [x.astype(float) / 255 for x in _images(frames)]
+    return np.array([np.sqrt(((b - a) ** 2).mean()) for a, b in zip(f[:-1], f[1:])])
+
+
+def changes_from_first(frames):
+    f = [x.astype(float) / 255 for x in _images(frames)]
+    return [np.abs(b - f[0]).mean() for b in f[1:]]
+
+
+def changes_padded(frames):
+    return [0.0] + list(L05.frame_changes(frames))  # one per frame instead of one per pair
+
+
+def changes_in_place(frames):
+    for _, frame in frames:
+        frame //= 2  # "normalizes" the learner's way, spoiling the caller's frames
+    return L05.frame_changes(frames)
+
+
+def changes_tensor(frames):
+    return torch.tensor(L05.frame_changes(frames))  # a tensor is a fine answer
+
+
+def changes_none(frames):
+    f = [x.astype(float) / 255 for x in _images(frames)]
+    [np.abs(b - a).mean() for a, b in zip(f[:-1], f[1:])]  # forgot to return
+
+
 # ---- the tests --------------------------------------------------------------------------------------
 
 def test_total_cost_solution_passes(capsys):
@@ -166,9 +218,46 @@ def test_uniform_noise_wrong_answers_fail_with_a_reason(wrong, says, capsys):
     assert out.startswith("✗") and says in out, out
 
 
+def test_frame_changes_solution_passes(capsys):
+    assert checks.check_frame_changes(L05.frame_changes).passed
+    assert checks.check_frame_changes(changes_tensor).passed
+    assert capsys.readouterr().out.startswith("✓ correct: frame_changes")
+
+
+def test_frame_changes_solution_equals_the_package():
+    from nst_edu import animation
+
+    rng = np.random.default_rng(7)
+    frames = [(k, rng.integers(0, 256, size=(5, 9, 3), dtype=np.uint8)) for k in range(4)]
+    np.testing.assert_allclose(L05.frame_changes(frames), animation.frame_changes(frames), rtol=1e-12)
+
+
+def test_frame_changes_stub_is_not_attempted(capsys):
+    assert not checks.check_frame_changes(stub).passed
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (changes_uint8, "wraps around"),
+    (changes_unscaled, "divide by 255"),
+    (changes_signed, "absolute value is missing"),
+    (changes_rms, "root mean square"),
+    (changes_from_first, "compared with the first one"),
+    (changes_padded, "K − 1 changes"),
+    (changes_in_place, "changed the frames in place"),
+    (changes_none, "returned NoneType"),
+])
+def test_frame_changes_wrong_answers_fail_with_a_reason(wrong, says, capsys):
+    result = checks.check_frame_changes(wrong)
+    assert not result.passed
+    out = capsys.readouterr().out
+    assert out.startswith("✗") and says in out, out
+
+
 def test_checks_print_the_same_message_every_run(capsys):
     # The notebooks commit these lines as outputs: they must not change between runs.
-    for check, fn in ((checks.check_total_cost, total_swapped), (checks.check_uniform_noise, noise_swapped)):
+    for check, fn in ((checks.check_total_cost, total_swapped), (checks.check_uniform_noise, noise_swapped),
+                      (checks.check_frame_changes, changes_uint8)):
         first, second = check(fn).message, check(fn).message
         assert first == second
     capsys.readouterr()

@@ -100,3 +100,23 @@ def test_no_frames_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no frames to animate"):
         animation.save_gif([], tmp_path / "x.gif")
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_frame_changes_is_the_mean_absolute_change_in_unit_pixels():
+    a = np.zeros((2, 3, 3), np.uint8)
+    b = a.copy()
+    b[0, 0, 0] = 255  # one value of 18 changes by the full range
+    c = b.copy()
+    c[1, 2, :] = 51  # three more values change by 0.2
+    changes = animation.frame_changes([(0, a), (5, b), (10, c)])
+    assert changes.shape == (2,) and changes.dtype == np.float64
+    np.testing.assert_allclose(changes, [1 / 18, 3 * 0.2 / 18])
+    # uint8 wrap-around would make 0 − 255 equal 1: the order of the frames must not matter
+    np.testing.assert_allclose(animation.frame_changes([(0, b), (5, a)]), [1 / 18])
+
+
+def test_frame_changes_resizes_to_the_last_frame_and_needs_two_frames():
+    small, big = np.full((4, 6, 3), 100, np.uint8), np.full((8, 12, 3), 110, np.uint8)
+    np.testing.assert_allclose(animation.frame_changes([(0, small), (1, big)]), [10 / 255])
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        animation.frame_changes([(0, big)])
