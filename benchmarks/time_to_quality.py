@@ -12,7 +12,8 @@ stages. The target is 1.02 × the J that 500 plain float32 L-BFGS steps reach at
   float32 against the float32 run's);
 - ``adam-course``: the course recipe's optimizer and start (Adam, lr 0.01, content + uniform noise in ±0.25)
   on the same objective; reported at the same wall time as the L-BFGS baseline when it never gets there;
-- ``fast``: the ``fast`` preset (content start, coarse-to-fine, bfloat16), which optimizes the same J.
+- ``fast``: the ``fast`` preset (C in S's colours as the start, bfloat16 + channels-last, L-BFGS with 50 pairs
+  and the low-frequency preconditioner), which optimizes the same J.
 
 How it is timed: all methods run in one process, each in its own thread, taking turns one optimizer step at a
 time (A B C D E A B C D E …), so a burst of load from other programs on a shared machine falls on every method
@@ -241,6 +242,9 @@ def report(raw: dict, args, traces: dict | None = None, elapsed: float | None = 
         cfg = data["config"]
         knobs = (f"{cfg['optimizer']}, init {cfg['init']}, {cfg['precision']}"
                  + (", channels-last" if cfg.get("channels_last") else "")
+                 + (f", {cfg['history_size']} L-BFGS pairs" if cfg["optimizer"] == "lbfgs"
+                    and cfg.get("history_size", 20) != 20 else "")
+                 + (f", preconditioner k = {cfg['precondition']:g}" if cfg.get("precondition") else "")
                  + (f", {cfg['coarse_steps']} steps at ×{cfg['coarse_scale']} then" if cfg["coarse_steps"] else "")
                  + f" {cfg['steps']} at full size")
         if hit:

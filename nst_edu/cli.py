@@ -33,7 +33,7 @@ EXIT_USER_ERROR, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130  # 130 = 128 + SIGINT
 # Options that become Config fields (argparse dest names, which equal the field names).
 CONFIG_OPTIONS = ("size", "steps", "coarse_steps", "optimizer", "lr", "alpha", "beta", "tv_weight",
                   "content_layer", "init", "noise_ratio", "style_scale", "weights", "pooling", "precision",
-                  "device", "seed", "frame_every")
+                  "device", "seed", "frame_every", "history_size", "precondition")
 
 
 class UserError(Exception):
@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="optimizer steps at full size")
     p.add_argument("--coarse-steps", type=int, help="steps at half size before the full-size steps")
     p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--history-size", type=int, metavar="M", help="L-BFGS: pairs of past steps kept")
+    p.add_argument("--precondition", type=float, metavar="K",
+                   help="L-BFGS: weight k of the low-frequency preconditioner (0: plain L-BFGS; fast: 1)")
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--alpha", type=float, help="content weight α")
     p.add_argument("--beta", type=float, help="style weight β")

@@ -59,6 +59,8 @@ class Config:
     channels_last: bool = False  # NHWC memory layout for the convolutions
     coarse_steps: int = 0  # steps at size · coarse_scale before the full-size steps
     coarse_scale: float = 0.5
+    history_size: int = 20  # L-BFGS: (s, y) pairs kept
+    precondition: float = 0.0  # L-BFGS: k in H₀ = γ (I + k Σ_f B_f), B_f the 2×2, 4×4, 8×8 block means (0: off)
     frame_every: int = 10  # record a frame of G every this many steps (0: only first and last)
 
     def __post_init__(self):
@@ -84,6 +86,11 @@ class Config:
                               ("precision", PRECISIONS), ("device", DEVICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
+        if not (isinstance(self.history_size, int) and not isinstance(self.history_size, bool)
+                and self.history_size >= 1):
+            raise ValueError(f"history_size must be a whole number ≥ 1, got {self.history_size!r}")
+        if not (isinstance(self.precondition, (int, float)) and 0 <= self.precondition < float("inf")):
+            raise ValueError(f"precondition must be a finite number ≥ 0, got {self.precondition!r}")
         for name in ("steps", "coarse_steps", "frame_every", "seed", "size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -155,15 +162,15 @@ PRESETS: dict[str, Config] = {
         optimizer="lbfgs", lr=1.0, steps=300, init="white",
     ),
     # Best time-to-quality found by benchmarks/ (see benchmarks/results/time_to_quality.md): the gatys
-    # objective (same layers, α, β) reached sooner by speed knobs only: start from the content image (the
-    # biggest saving: about 190 instead of 330 steps to within 2 % of 500 plain steps), bfloat16 autocast with
-    # channels-last (about 0.55× the float32 step on an AVX-512-BF16 CPU), and 50 steps at half size first
-    # (neutral at 256 px, about 7 % fewer full-size step-equivalents at 512 px); 200 full-size steps reach the
-    # target with a margin at 256 and 512 px.
+    # objective (same layers, α, β) reached sooner by speed knobs only: start from the content image in the
+    # style's colours (per-channel mean/std of S), bfloat16 with channels-last (about 0.5× the float32 step on
+    # an AVX-512-BF16 CPU), and L-BFGS with 50 pairs and H₀ = γ (I + Σ 2×2/4×4/8×8 block means), which
+    # takes larger steps on the low frequencies that plain γ I leaves to a long tail (optim.py). No coarse
+    # stage: with the preconditioner it cost more steps than it saved.
     "fast": Config(
         content_layer="relu4_2", style_layers=GATYS_STYLE_LAYERS, alpha=1.0, beta=1e-4,
-        optimizer="lbfgs", lr=1.0, steps=200, coarse_steps=50, coarse_scale=0.5, init="content",
-        precision="bfloat16", channels_last=True,
+        optimizer="lbfgs", lr=1.0, steps=150, init="content-colour",
+        precision="bfloat16", channels_last=True, history_size=50, precondition=1.0,
     ),
 }
 

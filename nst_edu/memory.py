@@ -55,7 +55,7 @@ FIXED = 64 * 2**20  # calibrated: the fit gave 48 MiB (oneDNN buffers, allocator
 ADAM_IMPORT = 160 * 2**20  # CPU only: torch.optim.Adam imports torch._dynamo on first use (measured 150 MiB RSS)
 CUDA_FIXED = 512 * 2**20  # not calibrated (no GPU here): cuDNN workspace and kernels, a guess on the safe side
 SAFETY = 0.9  # a run "fits" when its estimate is at most this fraction of the free memory
-LBFGS_HISTORY = 20  # BoxLBFGS's default history_size m
+LBFGS_HISTORY = 20  # BoxLBFGS's and Config's default history_size m
 
 
 class TooLargeError(ValueError):
@@ -229,7 +229,7 @@ def optimizer_bytes(config, hw) -> int:
     image = 3 * H * W * 4
     if config.optimizer == "adam":
         return 3 * image  # exp_avg, exp_avg_sq, grad
-    return (2 * LBFGS_HISTORY + 5) * image  # m pairs (s, y), prev_x, prev_g, grad, q, d
+    return (2 * config.history_size + 5) * image  # m pairs (s, y), prev_x, prev_g, grad, q, d
 
 
 def targets_bytes(config, content_hw, style_hw) -> int:
@@ -432,14 +432,16 @@ def measure_bytes(config, content="chelsea", style="swirls") -> dict:
 
 
 def calibration_table(sizes=(128, 256, 384, 512), presets=("fast", "gatys", "course")) -> str:
-    """Markdown table of measured vs estimated peak memory (each row: one subprocess run of 22 steps)."""
+    """Markdown table of measured vs estimated peak memory (each row: one subprocess run that fills the L-BFGS
+    history: history_size + 2 steps)."""
     from .config import preset
 
     lines = ["| preset | precision | optimizer | size | C (H×W) | measured | estimated | estimated / measured |",
              "|---|---|---|---|---|---|---|---|"]  # measured: peak RSS − RSS before the run
     for name in presets:
         for size in sizes:
-            cfg = preset(name, size=size, steps=LBFGS_HISTORY + 2, coarse_steps=0, frame_every=10)
+            cfg = preset(name, size=size, coarse_steps=0, frame_every=10)
+            cfg = cfg.replace(steps=cfg.history_size + 2)
             d = measure_bytes(cfg)
             lines.append(f"| {name} | {cfg.precision} | {cfg.optimizer} | {size} | {d['C'][0]}×{d['C'][1]} | "
                          f"{d['measured'] / 2**20:.0f} MiB | {d['estimated'] / 2**20:.0f} MiB | "

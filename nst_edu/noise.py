@@ -17,7 +17,7 @@ from .images import resize_to
 
 __all__ = ["KINDS", "initial_image"]
 
-KINDS = ("content", "style", "white", "uniform", "gaussian", "additive")
+KINDS = ("content", "style", "white", "uniform", "gaussian", "additive", "content-colour")
 
 
 def initial_image(
@@ -31,6 +31,9 @@ def initial_image(
 
     - ``"content"``:  $G_0 = C$
     - ``"style"``:    $G_0 = \mathrm{resize}(S, H \times W)$
+    - ``"content-colour"``: C with each channel's mean and standard deviation set to S's,
+      $G_0 = \mathrm{clip}_{[0,1]}\big((C - \mu_C) / \sigma_C \cdot \sigma_S + \mu_S\big)$ per channel
+      (a colour transfer: a start closer to the style's colours; the content cost still compares with C)
     - ``"white"``:    $G_0 = N,\; N \sim \mathcal{U}(0, 1)$
     - ``"uniform"``:  $G_0 = \mathrm{clip}_{[0,1]}\big((1 - r)\,C + r\,N\big)$,
       $N \sim \mathcal{U}(0, 1)$
@@ -41,8 +44,9 @@ def initial_image(
       $U \sim \mathcal{U}(0, 1)$, i.e. noise uniform in $[-r, r]$
       (with $r = 0.25$: the current Deep Learning Specialization recipe)
 
-    ``ratio`` is ignored by ``"content"``, ``"style"`` and ``"white"``; ``S`` is needed only by
-    ``"style"``. The result is a new tensor that does not require grad, on ``C``'s device and dtype.
+    ``ratio`` is ignored by ``"content"``, ``"style"``, ``"white"`` and ``"content-colour"``; ``S`` is
+    needed only by ``"style"`` and ``"content-colour"``. The result is a new tensor that does not require
+    grad, on ``C``'s device and dtype.
 
     Shapes: C: (1, 3, H, W), S: (1, 3, H_S, W_S) -> G0: (1, 3, H, W)
     """
@@ -57,10 +61,17 @@ def initial_image(
     C = C.detach()
     if kind == "content":
         return C.clone()
-    if kind == "style":
+    if kind in ("style", "content-colour"):
         if S is None:
-            raise ValueError('kind="style" starts from the style image: pass it as S=...')
+            raise ValueError(f'kind="{kind}" needs the style image: pass it as S=...')
         _check_image(S, "S")
+    if kind == "content-colour":
+        S = S.detach().to(C.device, torch.float32)
+        C32 = C.float()
+        mu_C, sd_C = C32.mean((2, 3), keepdim=True), C32.std((2, 3), keepdim=True).clamp_min(1e-6)
+        mu_S, sd_S = S.mean((2, 3), keepdim=True), S.std((2, 3), keepdim=True)
+        return ((C32 - mu_C) / sd_C * sd_S + mu_S).clamp_(0.0, 1.0).to(C.dtype)
+    if kind == "style":
         return resize_to(S.detach().to(C.device, torch.float32), tuple(C.shape[-2:])).to(C.dtype)
 
     gen = torch.Generator(device="cpu").manual_seed(seed)

@@ -164,17 +164,25 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 @lru_cache(maxsize=4)
 def _cached_model(weights: str, layers: tuple[str, ...], pooling: str, seed: int, device: str,
-                  channels_last: bool) -> vgg.VGG19Features:
+                  channels_last: bool, precision: str = "float32") -> vgg.VGG19Features:
     model = vgg.VGG19Features(weights=weights, layers=layers, pooling=pooling, seed=seed).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if precision == "bfloat16":
+        # Store the convolutions' weights in bfloat16 once: autocast would cast them again at every forward
+        # pass (it caches casts only for weights that require grad). Same numbers, 2–4 % less time a step.
+        # The preprocessing stays float32; autocast casts the conv inputs as before.
+        model.body.to(torch.bfloat16)
     return model
 
 
 def build_model(config: Config, device: torch.device | str = "cpu") -> vgg.VGG19Features:
-    """The (cached) VGG-19 truncated at the deepest layer the config reads, on ``device``."""
+    """The (cached) VGG-19 truncated at the deepest layer the config reads, on ``device``.
+
+    With ``precision="bfloat16"`` its convolution weights are bfloat16: call it under ``torch.autocast``
+    (``Objective`` does)."""
     return _cached_model(config.weights, config.layers, config.pooling, config.seed, str(device),
-                         config.channels_last)
+                         config.channels_last, config.precision)
 
 
 def load_pair(content, style, config: Config) -> tuple[torch.Tensor, torch.Tensor]:
@@ -230,7 +238,7 @@ class Objective:
 def _make_optimizer(config: Config, G: torch.Tensor):
     if config.optimizer == "adam":
         return torch.optim.Adam([G], lr=config.lr)
-    return BoxLBFGS(G, lr=config.lr)
+    return BoxLBFGS(G, lr=config.lr, history_size=config.history_size, precondition=config.precondition)
 
 
 def _stages(config: Config) -> list[tuple[float, int]]:

@@ -52,6 +52,7 @@ INIT_LABELS = {
     "uniform": "content + uniform noise",
     "gaussian": "content + Gaussian noise",
     "additive": "content ± uniform noise (course)",
+    "content-colour": "content C in the style's colours",
 }
 _STATUS_COLORS = {"info": "#444", "ok": "#176b2c", "warn": "#9a5b00", "error": "#b00020"}
 _UPLOAD_PREFIX = "upload: "

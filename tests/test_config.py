@@ -42,6 +42,10 @@ def test_layers_lists_content_then_style_without_repeats():
     ("noise_ratio", 1.5, "noise_ratio must be between 0 and 1"),
     ("precision", "float16", "precision must be one of"),
     ("device", "tpu", "device must be one of"),
+    ("history_size", 0, "history_size must be a whole number ≥ 1"),
+    ("history_size", 2.5, "history_size must be a whole number ≥ 1"),
+    ("precondition", -0.5, "precondition must be a finite number ≥ 0"),
+    ("precondition", float("inf"), "precondition must be a finite number ≥ 0"),
 ])
 def test_bad_values_fail_on_creation(field, value, match):
     with pytest.raises(ValueError, match=match):
@@ -57,6 +61,11 @@ def test_presets():
     gatys = preset("gatys")
     assert gatys.optimizer == "lbfgs" and gatys.content_layer == "relu4_2" and gatys.init == "white"
     assert [n for n, _ in gatys.style_layers] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert gatys.history_size == 20 and gatys.precondition == 0.0  # plain L-BFGS, as in the paper
+    fast = preset("fast")  # the gatys objective, reached sooner by speed knobs only
+    assert (fast.content_layer, fast.style_layers, fast.alpha, fast.beta) == \
+        (gatys.content_layer, gatys.style_layers, gatys.alpha, gatys.beta)
+    assert fast.init == "content-colour" and fast.precondition == 1.0 and fast.history_size == 50
     assert preset("gatys", steps=7).steps == 7
     with pytest.raises(ValueError, match="unknown preset 'vangogh'"):
         preset("vangogh")

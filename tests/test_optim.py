@@ -239,3 +239,70 @@ def test_bad_arguments_are_refused(kw, message):
         BoxLBFGS(torch.zeros(3, requires_grad=True), **kw)
     with pytest.raises(ValueError, match="requires_grad=True"):
         BoxLBFGS(torch.zeros(3))
+
+
+# ---- the low-frequency preconditioner (H₀ = γ P, P = I + k Σ_f B_f) -----------------------------------
+
+def _opt(shape=(1, 3, 13, 10), k=1.0):
+    return BoxLBFGS(torch.zeros(shape, dtype=torch.float64, requires_grad=True), precondition=k)
+
+
+def test_preconditioner_is_symmetric_and_at_least_the_identity():
+    # Sides that the 2, 4 and 8 blocks do not divide: the edge blocks are partial and must stay projections.
+    opt = _opt(k=1.5)
+    gen = torch.Generator().manual_seed(0)
+    u, v = (torch.randn(1, 3, 13, 10, generator=gen, dtype=torch.float64) for _ in range(2))
+    Pu, Pv = opt._smooth(u), opt._smooth(v)
+    assert float((u * Pv).sum()) == pytest.approx(float((Pu * v).sum()), rel=1e-12)  # symmetric
+    assert float((u * Pu).sum()) >= float((u * u).sum())  # uᵀPu = |u|² + k Σ |B_f u|² ≥ |u|²
+    # A constant image is in every block space: P c = (1 + 3k) c. A checkerboard is in none: P x = x.
+    c = torch.ones(1, 3, 13, 10, dtype=torch.float64)
+    torch.testing.assert_close(opt._smooth(c), (1 + 3 * 1.5) * c)
+    checker = (torch.arange(13)[:, None] + torch.arange(10)[None, :]).remainder(2).double() * 2 - 1
+    x = checker[:12, :10].expand(1, 3, 12, 10).clone()  # even sides: every 2×2 block sums to 0
+    torch.testing.assert_close(_opt((1, 3, 12, 10))._smooth(x), x)
+
+
+def test_preconditioner_off_takes_exactly_the_plain_steps():
+    A = random_spd(12, 100.0, seed=3)
+    c = torch.linspace(0.2, 0.8, 12, dtype=torch.float64)
+    f = quadratic(A, c)
+    x0 = torch.full((12,), 0.5, dtype=torch.float64)
+    _, plain = run(f, x0, 15)
+    _, off = run(f, x0, 15, precondition=0.0)
+    torch.testing.assert_close(torch.stack(plain), torch.stack(off), rtol=0, atol=0)
+
+
+def test_preconditioner_speeds_up_a_problem_whose_smooth_part_is_flat():
+    # f(G) = ½ Σ (G − T)² over pixels + 50 · ½ Σ (G − T − blur(G − T))²: the high frequencies are 50× stiffer
+    # than the smooth ones, the situation of the style cost, where γ I fits the stiff directions.
+    gen = torch.Generator().manual_seed(1)
+    T = torch.rand(1, 3, 32, 32, generator=gen, dtype=torch.float64) * 0.5 + 0.25
+
+    def f(G):
+        r = G - T
+        high = r - torch.nn.functional.avg_pool2d(r, 3, stride=1, padding=1, count_include_pad=False)
+        return 0.5 * (r**2).sum() + 25.0 * (high**2).sum()
+
+    x0 = torch.full_like(T, 0.5)
+    finals = {}
+    for k in (0.0, 1.0):
+        opt, _ = run(f, x0, 25, precondition=k, history_size=10)
+        finals[k] = float(f(opt.x.detach()))
+    assert finals[1.0] < 0.5 * finals[0.0], finals
+
+
+def test_preconditioner_settings_survive_a_state_dict_round_trip():
+    opt = _opt(k=0.75)
+    other = _opt(k=0.0)
+    other.load_state_dict(opt.state_dict())
+    assert other.precondition == 0.75 and other.blocks == (2, 4, 8)
+
+
+@pytest.mark.parametrize("x, kw, message", [
+    (torch.zeros(3, requires_grad=True), dict(precondition=-1.0), "precondition must be ≥ 0"),
+    (torch.zeros(3, requires_grad=True), dict(precondition=1.0), "needs an image x of shape"),
+])
+def test_bad_preconditioner_arguments_are_refused(x, kw, message):
+    with pytest.raises(ValueError, match=message):
+        BoxLBFGS(x, **kw)
