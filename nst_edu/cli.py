@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--history-size", type=int, metavar="M", help="L-BFGS: pairs of past steps kept")
     p.add_argument("--precondition", type=float, metavar="K",
-                   help="L-BFGS: weight k of the low-frequency preconditioner (0: plain L-BFGS; fast: 1)")
+                   help="L-BFGS: weight k of the low-frequency preconditioner (0: plain L-BFGS; fast: 1; "
+                        "k = 3 diverged in our tests: there is no line search)")
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--alpha", type=float, help="content weight α")
     p.add_argument("--beta", type=float, help="style weight β")

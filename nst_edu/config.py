@@ -60,7 +60,8 @@ class Config:
     coarse_steps: int = 0  # steps at size · coarse_scale before the full-size steps
     coarse_scale: float = 0.5
     history_size: int = 20  # L-BFGS: (s, y) pairs kept
-    precondition: float = 0.0  # L-BFGS: k in H₀ = γ (I + k Σ_f B_f), B_f the 2×2, 4×4, 8×8 block means (0: off)
+    precondition: float = 0.0  # L-BFGS: k in H₀ = γ (I + k Σ_f B_f), B_f the 2×2, 4×4, 8×8 block means (0: off;
+    # 1 in the fast preset; k = 3 diverged in benchmarks/, there being no line search)
     frame_every: int = 10  # record a frame of G every this many steps (0: only first and last)
 
     def __post_init__(self):
