@@ -1,8 +1,8 @@
 """Frames of an optimization turned into a GIF or an MP4, and shown inline in a notebook.
 
-What it is: ``save_gif``, ``gif_bytes``, ``save_mp4``, ``show_gif``, ``filmstrip`` and ``frame_changes`` over the frames a
-``transfer.Result`` holds: a list of ``(step, uint8 array (H, W, 3))``. Frames of different sizes (a
-coarse-to-fine run) are resized to the last frame's size. Files are written atomically.
+What it is: ``save_gif``, ``gif_bytes``, ``save_mp4``, ``show_gif``, ``filmstrip`` and ``frame_changes`` over
+the frames a ``transfer.Result`` holds: a list of ``(step, uint8 array (H, W, 3))``. Frames of different sizes
+(a coarse-to-fine run) are resized to the last frame's size. Files are written atomically.
 
 What it is not: no frame capture (``transfer.py`` does it) and no widgets (``widgets.py``).
 """

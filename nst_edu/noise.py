@@ -33,6 +33,7 @@ def initial_image(
     - ``"style"``:    $G_0 = \mathrm{resize}(S, H \times W)$
     - ``"content-colour"``: C with each channel's mean and standard deviation set to S's,
       $G_0 = \mathrm{clip}_{[0,1]}\big((C - \mu_C) / \sigma_C \cdot \sigma_S + \mu_S\big)$ per channel
+      with μ, σ each channel's mean and standard deviation over the pixels, σ_C at least 10⁻⁶
       (a colour transfer: a start closer to the style's colours; the content cost still compares with C)
     - ``"white"``:    $G_0 = N,\; N \sim \mathcal{U}(0, 1)$
     - ``"uniform"``:  $G_0 = \mathrm{clip}_{[0,1]}\big((1 - r)\,C + r\,N\big)$,
@@ -45,8 +46,8 @@ def initial_image(
       (with $r = 0.25$: the current Deep Learning Specialization recipe)
 
     ``ratio`` is ignored by ``"content"``, ``"style"``, ``"white"`` and ``"content-colour"``; ``S`` is
-    needed only by ``"style"`` and ``"content-colour"``. The result is a new tensor that does not require
-    grad, on ``C``'s device and dtype.
+    needed only by ``"style"`` and ``"content-colour"``. The result is a new tensor that does not require grad,
+    on ``C``'s device and dtype.
 
     Shapes: C: (1, 3, H, W), S: (1, 3, H_S, W_S) -> G0: (1, 3, H, W)
     """

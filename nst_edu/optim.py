@@ -9,7 +9,8 @@ torch's step of L1 norm 1 that is lost in float32 noise on a 10⁵-pixel image. 
 (sᵀy ≤ ε‖s‖‖y‖) are skipped, which keeps the inverse-Hessian approximation positive definite.
 
     s_k = x_{k+1} − x_k,   y_k = ∇f(x_{k+1}) − ∇f(x_k),   ρ_k = 1 / (s_kᵀ y_k)
-    d = −H g  (two-loop recursion over the newest ``history_size`` pairs, H₀ = γ I, γ = sᵀy / yᵀy of the newest)
+    d = −H g  (two-loop recursion over the newest ``history_size`` pairs, H₀ = γ I or γ P (below),
+               γ = sᵀy / yᵀy of the newest)
     x ← clip(x + lr · d, lo, hi)
 
 Host syncs: on a GPU, reading a device value on the host (``if sy > …``, ``float(t)``) stalls the Python thread

@@ -274,7 +274,7 @@ def test_preconditioner_off_takes_exactly_the_plain_steps():
 
 
 def test_preconditioner_speeds_up_a_problem_whose_smooth_part_is_flat():
-    # f(G) = ½ Σ (G − T)² over pixels + 50 · ½ Σ (G − T − blur(G − T))²: the high frequencies are 50× stiffer
+    # f(G) = ½ Σ (G − T)² + 50 · ½ Σ (G − T − blur(G − T))² over pixels: high frequencies are 50× stiffer
     # than the smooth ones, the situation of the style cost, where γ I fits the stiff directions.
     gen = torch.Generator().manual_seed(1)
     T = torch.rand(1, 3, 32, 32, generator=gen, dtype=torch.float64) * 0.5 + 0.25
