@@ -538,7 +538,7 @@ def check_frame_changes(fn, seed: int = 0) -> CheckResult:
                 "that is in 0 … 255 units; divide by 255": [np.abs(d).mean() for d in diffs],
                 "the absolute value is missing: changes of opposite sign cancel": [d.mean() / 255 for d in diffs],
                 "those are squared differences; the change is the mean ABSOLUTE difference":
-                    [(d / 255).__pow__(2).mean() for d in diffs],
+                    [((d / 255) ** 2).mean() for d in diffs],
                 "that is the root mean square; the change is the mean absolute difference":
                     [np.sqrt(((d / 255) ** 2).mean()) for d in diffs],
                 "that is the sum over pixels; take the mean": [np.abs(d).sum() / 255 for d in diffs],

@@ -25,7 +25,7 @@ those of the simple version above; with no rejected pair, the two paths give bit
 an H200 (benchmarks/results/gpu.md): 500 float32 steps at 512 px took 3.94 s sync-free, 4.32 s with a sync.
 
 History length: 50 or 100 pairs instead of 20 reached the benchmark's quality target in about 6 % fewer steps
-at 256 px, for 2.5–5× the memory of the history (2m images); the default stays 20 (the ``fast`` preset: 100).
+at 256 px, for 2.5–5× the memory of the history (2m images); the default stays 20 (the ``fast`` preset: 50).
 
 Preconditioning (``precondition`` = k > 0): H₀ = γ P with P q = q + k Σ_f B_f q, B_f the mean over f×f pixel
 blocks (f in ``blocks``, 2, 4, 8), each an orthogonal projection, so P is symmetric positive definite and the
