@@ -315,7 +315,10 @@ def _main(args, phase: dict) -> int:
         writer = _SafeCheckpoints(checkpoint.Writer(out / CHECKPOINT_DIR, extra))
     done = int(resume["step"]) if resume is not None else 0
     _say(f"{tuple(C.shape[-2:])} content, {tuple(S.shape[-2:])} style, preset {args.preset or 'fast'}, "
-         f"{config.total_steps} {config.optimizer} step{'' if config.total_steps == 1 else 's'} on {device}"
+         f"{config.total_steps} {config.optimizer} step{'' if config.total_steps == 1 else 's'} on {device} in "
+         f"{transfer.resolve_precision(config.precision, device)}"
+         + (" (precision auto: bfloat16 only where this device runs it natively)" if config.precision == "auto"
+            else "")
          + (f", resuming after step {done}" if resume is not None else ""))
     phase["phase"] = "run"
     t0 = time.perf_counter()

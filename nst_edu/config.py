@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from . import noise, vgg
 
 OPTIMIZERS = ("lbfgs", "adam")
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 GATYS_STYLE_LAYERS = (("relu1_1", 0.2), ("relu2_1", 0.2), ("relu3_1", 0.2), ("relu4_1", 0.2), ("relu5_1", 0.2))
@@ -55,7 +55,8 @@ class Config:
     style_scale: float = 1.0  # the style image's longer side is size · style_scale
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | mps
-    precision: str = "float32"  # float32 | bfloat16 (autocast of the VGG forward pass; costs stay float32)
+    precision: str = "float32"  # auto | float32 | bfloat16 (autocast of the VGG forward pass; costs stay float32);
+    # auto: bfloat16 only where the device runs it natively (hardware.resolve_precision), else float32
     channels_last: bool = False  # NHWC memory layout for the convolutions
     coarse_steps: int = 0  # steps at size · coarse_scale before the full-size steps
     coarse_scale: float = 0.5
@@ -164,14 +165,14 @@ PRESETS: dict[str, Config] = {
     ),
     # Best time-to-quality found by benchmarks/ (see benchmarks/results/time_to_quality.md): the gatys
     # objective (same layers, α, β) reached sooner by speed knobs only: start from the content image in the
-    # style's colours (per-channel mean/std of S), bfloat16 with channels-last (about 0.5× the float32 step on
-    # an AVX-512-BF16 CPU), and L-BFGS with 50 pairs and H₀ = γ (I + Σ 2×2/4×4/8×8 block means), which
+    # style's colours (per-channel mean/std of S), bfloat16 with channels-last where the hardware runs bfloat16
+    # natively (precision="auto": float32 elsewhere, where emulated bfloat16 is many times slower), and L-BFGS with 50 pairs and H₀ = γ (I + Σ 2×2/4×4/8×8 block means), which
     # takes larger steps on the low frequencies that plain γ I leaves to a long tail (optim.py). No coarse
     # stage: with the preconditioner it cost more steps than it saved.
     "fast": Config(
         content_layer="relu4_2", style_layers=GATYS_STYLE_LAYERS, alpha=1.0, beta=1e-4,
         optimizer="lbfgs", lr=1.0, steps=150, init="content-colour",
-        precision="bfloat16", channels_last=True, history_size=50, precondition=1.0,
+        precision="auto", channels_last=True, history_size=50, precondition=1.0,
     ),
 }
 

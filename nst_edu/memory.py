@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import vgg
+from .hardware import resolve_precision
 
 __all__ = [
     "TooLargeError",
@@ -188,7 +189,7 @@ def _layer_shapes(layers, hw) -> list[tuple[str, int, int, int]]:
 
 def activation_bytes(config, hw) -> int:
     """Bytes autograd keeps for one forward pass of G (size hw), plus the two largest gradients of backward."""
-    elem = 2 if config.precision == "bfloat16" else 4
+    elem = 2 if resolve_precision(config.precision) == "bfloat16" else 4
     wanted = set(config.layers)
     kept, largest = 0, 0
     for name, n_C, n_H, n_W in _layer_shapes(config.layers, hw):
@@ -217,7 +218,7 @@ def weights_bytes(config, device: str = "cpu") -> int:
         return total
 
     used = conv_bytes(name for name, *_ in _layer_shapes(config.layers, (1, 1)))
-    if config.precision == "bfloat16":
+    if resolve_precision(config.precision, device) == "bfloat16":
         used += used // 2  # autocast's bfloat16 copies of the weights
     if str(device).startswith("cpu") and config.weights != "random":
         used += conv_bytes(vgg.LAYER_NAMES)  # load_caffe_state's lru_cache keeps all 16 layers

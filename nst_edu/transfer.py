@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__, costs, fileio, images, memory, noise, vgg
+from .hardware import resolve_device, resolve_precision
 from .config import Config
 from .optim import BoxLBFGS
 
@@ -105,6 +106,7 @@ class Result:
     config: Config
     stopped: str | None = None
     seconds: float = 0.0
+    precision: str = ""  # what the run computed in: config.precision with "auto" resolved
 
     def metadata(self) -> dict:
         """What is needed to reproduce the run: versions and the config."""
@@ -112,6 +114,7 @@ class Result:
             "nst_edu": __version__,
             "torch": torch.__version__,
             "stopped": self.stopped,
+            "precision": self.precision or resolve_precision(self.config.precision),
             "seconds": round(self.seconds, 3),
             "config": self.config.to_dict(),
         }
@@ -149,19 +152,6 @@ class StepInfo:
     history: History
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple's MPS, then the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use device='auto' or 'cpu'")
-    return torch.device(name)
-
-
 @lru_cache(maxsize=4)
 def _cached_model(weights: str, layers: tuple[str, ...], pooling: str, seed: int, device: str,
                   channels_last: bool, precision: str = "float32") -> vgg.VGG19Features:
@@ -179,10 +169,10 @@ def _cached_model(weights: str, layers: tuple[str, ...], pooling: str, seed: int
 def build_model(config: Config, device: torch.device | str = "cpu") -> vgg.VGG19Features:
     """The (cached) VGG-19 truncated at the deepest layer the config reads, on ``device``.
 
-    With ``precision="bfloat16"`` its convolution weights are bfloat16: call it under ``torch.autocast``
-    (``Objective`` does)."""
+    Where the precision resolves to bfloat16 its convolution weights are bfloat16: call it under
+    ``torch.autocast`` (``Objective`` does)."""
     return _cached_model(config.weights, config.layers, config.pooling, config.seed, str(device),
-                         config.channels_last, config.precision)
+                         config.channels_last, resolve_precision(config.precision, device))
 
 
 def load_pair(content, style, config: Config) -> tuple[torch.Tensor, torch.Tensor]:
@@ -201,7 +191,8 @@ class Objective:
     def __init__(self, model: vgg.VGG19Features, C: torch.Tensor, S: torch.Tensor, config: Config):
         self.model, self.config = model, config
         self.style_weights = dict(config.style_layers)
-        self.autocast = config.precision == "bfloat16"
+        self.precision = resolve_precision(config.precision, C.device)
+        self.autocast = self.precision == "bfloat16"
         with torch.no_grad():
             a_C = self._features(C, config.layers)
             a_S = self._features(S, list(self.style_weights))
@@ -371,7 +362,8 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
         bar.close()
         # The last image whose costs were finite; the start image if even the first costs were not.
         image = (last_good if last_good is not None else before).float().cpu()
-        result = Result(image, history, frames, config, "non-finite", time.perf_counter() - start)
+        result = Result(image, history, frames, config, "non-finite", time.perf_counter() - start,
+                        resolve_precision(config.precision, device))
         raise NonFiniteCostError(str(exc), result) from None
     finally:
         bar.close()
@@ -380,7 +372,8 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
     final = G.detach().float().clamp(0, 1).cpu()
     if not frames or frames[-1][0] != step:
         frames.append((step, _to_frame(final)))
-    return Result(final, history, frames, config, stopped, offset + time.perf_counter() - start)
+    return Result(final, history, frames, config, stopped, offset + time.perf_counter() - start,
+                  resolve_precision(config.precision, device))
 
 
 def _state(G, optimizer, history: History, frames, step: int, config: Config) -> dict:

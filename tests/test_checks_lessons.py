@@ -1,4 +1,4 @@
-"""The exercise checks of lessons 03 (total cost), 04 (content + uniform noise) and 05 (frame changes): each
+"""The exercise checks of lessons 03 (total cost), 05 (content + uniform noise) and 06 (frame changes): each
 fails on plausible wrong answers, says "not attempted" for the stub, raises nothing for a learner's bug, and
 passes on the reference solution in notebooks/solutions/."""
 
@@ -10,8 +10,8 @@ from conftest import load_solution as _solution, stub
 from nst_edu import checks, noise
 
 L03 = _solution("lesson03_total_cost")
-L04 = _solution("lesson04_uniform_noise")
-L05 = _solution("lesson05_frame_changes")
+L05 = _solution("lesson05_uniform_noise")
+L06 = _solution("lesson06_frame_changes")
 
 
 # ---- wrong total costs a learner plausibly writes ---------------------------------------------------
@@ -131,17 +131,17 @@ def changes_from_first(frames):
 
 
 def changes_padded(frames):
-    return [0.0] + list(L05.frame_changes(frames))  # one per frame instead of one per pair
+    return [0.0] + list(L06.frame_changes(frames))  # one per frame instead of one per pair
 
 
 def changes_in_place(frames):
     for _, frame in frames:
         frame //= 2  # "normalizes" the learner's way, spoiling the caller's frames
-    return L05.frame_changes(frames)
+    return L06.frame_changes(frames)
 
 
 def changes_tensor(frames):
-    return torch.tensor(L05.frame_changes(frames))  # a tensor is a fine answer
+    return torch.tensor(L06.frame_changes(frames))  # a tensor is a fine answer
 
 
 def changes_none(frames):
@@ -158,7 +158,7 @@ def test_total_cost_solution_passes(capsys):
 
 
 def test_uniform_noise_solution_passes(capsys):
-    result = checks.check_uniform_noise(L04.uniform_noise_image)
+    result = checks.check_uniform_noise(L05.uniform_noise_image)
     assert result.passed
     assert capsys.readouterr().out.startswith("✓ correct: uniform_noise")
 
@@ -166,11 +166,11 @@ def test_uniform_noise_solution_passes(capsys):
 def test_uniform_noise_solution_equals_the_package():
     C = torch.rand(1, 3, 9, 7, generator=torch.Generator().manual_seed(3))
     for ratio, seed in ((0.6, 0), (0.2, 5)):
-        assert torch.equal(L04.uniform_noise_image(C, ratio, seed), noise.initial_image(C, "uniform", ratio, seed))
+        assert torch.equal(L05.uniform_noise_image(C, ratio, seed), noise.initial_image(C, "uniform", ratio, seed))
 
 
 def test_frame_changes_solution_passes(capsys):
-    assert checks.check_frame_changes(L05.frame_changes).passed
+    assert checks.check_frame_changes(L06.frame_changes).passed
     assert checks.check_frame_changes(changes_tensor).passed
     assert capsys.readouterr().out.startswith("✓ correct: frame_changes")
 
@@ -180,7 +180,7 @@ def test_frame_changes_solution_equals_the_package():
 
     rng = np.random.default_rng(7)
     frames = [(k, rng.integers(0, 256, size=(5, 9, 3), dtype=np.uint8)) for k in range(4)]
-    np.testing.assert_allclose(L05.frame_changes(frames), animation.frame_changes(frames), rtol=1e-12)
+    np.testing.assert_allclose(L06.frame_changes(frames), animation.frame_changes(frames), rtol=1e-12)
 
 
 @pytest.mark.parametrize("check", [checks.check_total_cost, checks.check_uniform_noise, checks.check_frame_changes])

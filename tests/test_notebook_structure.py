@@ -13,15 +13,15 @@ import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-EXERCISE_LESSONS = [p for p in LESSONS if not p.name.startswith(("00_", "06_"))]
+EXERCISE_LESSONS = [p for p in LESSONS if not p.name.startswith(("00_", "07_"))]
 
 
 def _code(path):
     return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
 
 
-def test_lessons_are_numbered_00_to_06_without_gaps():
-    assert [p.name[:2] for p in LESSONS] == [f"{k:02d}" for k in range(7)]
+def test_lessons_are_numbered_00_to_07_without_gaps():
+    assert [p.name[:2] for p in LESSONS] == [f"{k:02d}" for k in range(8)]
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)

@@ -1,4 +1,4 @@
-"""Solution to the exercise of notebooks/04_starting_from_noise.ipynb: content + uniform noise."""
+"""Solution to the exercise of notebooks/05_starting_from_noise.ipynb: content + uniform noise."""
 
 import torch
 

@@ -1,4 +1,4 @@
-"""Solution to the exercise of notebooks/05_animation.ipynb: how much the picture changes between frames."""
+"""Solution to the exercise of notebooks/06_animation.ipynb: how much the picture changes between frames."""
 
 import numpy as np
 
