@@ -41,6 +41,7 @@ __all__ = [
     "check_gram_matrix",
     "check_layer_style_cost",
     "check_style_cost",
+    "check_rescaled_gram",
 ]
 
 RTOL = 1e-4  # float32 inputs against a float64 expectation: sums of a few hundred terms agree to ~1e-6
@@ -204,6 +205,21 @@ def _channels_last_unroll(a: Tensor) -> Tensor:
     return a.detach()[0].permute(1, 2, 0).double().reshape(n_C, -1)
 
 
+def _tf_port_unroll(a: Tensor) -> Tensor:
+    """The course's TensorFlow unroll, transpose(reshape(a, [n_H*n_W, n_C])), applied to a channels-FIRST
+    tensor: right for (m, n_H, n_W, n_C), rows mixing channels for PyTorch's (1, n_C, n_H, n_W)."""
+    _, n_C, n_H, n_W = a.shape
+    return a.detach().double().reshape(n_H * n_W, n_C).T  # (n_C, n_H*n_W), scrambled
+
+
+def _layer_style_tf_shape(a_S: Tensor, a_G: Tensor) -> float:
+    """The course's ``m, n_H, n_W, n_C = a_G.shape`` on a PyTorch (1, n_C, n_H, n_W) tensor: every size
+    takes the wrong meaning (n_C is really n_W), then the course's formula runs on them."""
+    _, n_H, n_W, n_C = a_G.shape  # the learner's (wrong) names for PyTorch's (n_C, n_H, n_W)
+    D = _gram(a_S.detach().reshape(n_C, n_H * n_W)) - _gram(a_G.detach().reshape(n_C, n_H * n_W))
+    return float((D**2).sum()) / (4 * n_C**2 * (n_H * n_W) ** 2)
+
+
 # --------------------------------------------------------------------------------------------------
 # The checks
 # --------------------------------------------------------------------------------------------------
@@ -232,6 +248,10 @@ def check_unroll(fn, seed: int = 0) -> CheckResult:
                 _wrong("the shape is right but the rows mix channels: you reshaped a channels-last "
                        "(n_H, n_W, n_C) array to (n_C, -1). Reshape the channels-first tensor, "
                        "a.reshape(n_C, n_H * n_W), or transpose a channels-last one after reshaping.")
+            if torch.allclose(A, _tf_port_unroll(a)):
+                _wrong("the shape is right but the rows mix channels: a.reshape(n_H*n_W, n_C).T is the course's "
+                       "TensorFlow unroll, right for a channels-last (m, n_H, n_W, n_C) tensor only; PyTorch's a is "
+                       "(1, n_C, n_H, n_W), so reshape it straight to (n_C, n_H * n_W).")
             if torch.allclose(A.sort(dim=1).values, expected.sort(dim=1).values):
                 _wrong("each row holds the right channel, but the positions are in another order "
                        "(the Gram matrix would not notice); A[c, h*n_W + w] should be a[0, c, h, w], "
@@ -291,9 +311,49 @@ def check_gram_matrix(fn, seed: int = 0) -> CheckResult:
                            f"normalization (the style cost's constant takes care of it).")
             _wrong(f"for A of shape {(n_C, M)}, G_gram differs from A Aᵀ "
                    f"(largest difference {_g(float((G_gram - expected).abs().max()))}).")
-        return "G_gram = A Aᵀ, shape (n_C, n_C)."
+        _gram_gradient(fn, gen)
+        return "G_gram = A Aᵀ, shape (n_C, n_C), with its gradient."
 
     return _check("gram_matrix", body)
+
+
+def _gram_gradient(fn, gen: torch.Generator) -> None:
+    """Fail unless the gradient flows through ``fn``: for L = Σ_ij W_ij G_ij, ∂L/∂A = (W + Wᵀ) A.
+
+    A Gram matrix computed through NumPy has the right values and no gradient, and the style cost built
+    on it could not move G's pixels; detaching one factor (A @ A.detach().T) passes half the gradient.
+    """
+    n_C, M = 4, 9
+    A = _randn(gen, n_C, M, grad=True)  # (n_C, M), a leaf like the activations of G in the loop
+    W = torch.randn(n_C, n_C, generator=gen)  # (n_C, n_C), not symmetric, so Wᵀ ≠ W
+    no_graph = (f"{_name(fn)}'s result carries no gradient with respect to A; compute it with torch "
+                f"operations only (A @ A.T): .numpy(), torch.from_numpy, torch.tensor(…), .detach() or "
+                f"torch.no_grad() cut the graph, and the style cost could not move G's pixels.")
+    try:
+        out = _call(fn, A.clone())
+    except _Verdict as verdict:
+        if verdict.message.startswith("✗ your function raised"):
+            raise _Verdict(f"{verdict.message} — on an A that requires grad (as G's activations do in the "
+                           f"optimization loop); compute with torch operations only (A @ A.T), no .numpy().")
+        raise
+    out = _tensor(fn, out, "the Gram matrix")
+    if out.grad_fn is None:
+        _wrong(no_graph)
+    try:
+        (out.double() * W.double()).sum().backward()
+    except Exception as exc:  # a learner's graph that cannot be differentiated
+        _wrong(f"backpropagating through {_name(fn)}'s result failed: {type(exc).__name__}: {exc}")
+    if A.grad is None:
+        _wrong(no_graph)
+    got, Ad, Wd = A.grad.double(), A.detach().double(), W.double()
+    expected = (Wd + Wd.T) @ Ad  # (n_C, M)
+    if torch.allclose(got, expected, rtol=RTOL, atol=1e-6):
+        return
+    if torch.allclose(got, Wd @ Ad, rtol=RTOL, atol=1e-6) or torch.allclose(got, Wd.T @ Ad, rtol=RTOL, atol=1e-6):
+        _wrong("the values are right but only half of the gradient flows: one factor of A Aᵀ is detached "
+               "(A @ A.detach().T); keep both factors in the graph.")
+    _wrong(f"the values are right but the gradient ∂(Σ W∘G_gram)/∂A differs from (W + Wᵀ) A by up to "
+           f"{_g(float((got - expected).abs().max()))}; compute G_gram as A @ A.T with torch operations.")
 
 
 def _layer_style_mistakes(a_S: Tensor, a_G: Tensor, expected: float) -> dict[str, float]:
@@ -311,6 +371,11 @@ def _layer_style_mistakes(a_S: Tensor, a_G: Tensor, expected: float) -> dict[str
         "the channels are scrambled: the activations were reshaped channels-last (n_H, n_W, n_C) to "
         "(n_C, -1); unroll with a.reshape(n_C, n_H * n_W)":
             _layer_style(a_S, a_G, unroll=_channels_last_unroll),
+        "the channels are scrambled: a.reshape(n_H*n_W, n_C).T is the course's TensorFlow unroll, right for "
+        "channels-last tensors only; PyTorch's a is (1, n_C, n_H, n_W): unroll with a.reshape(n_C, n_H * n_W)":
+            _layer_style(a_S, a_G, unroll=_tf_port_unroll),
+        "the sizes were unpacked in the course's TensorFlow order, m, n_H, n_W, n_C = a_G.shape; PyTorch's is "
+        "(1, n_C, n_H, n_W): write _, n_C, n_H, n_W = a_G.shape": _layer_style_tf_shape(a_S, a_G),
         "the Gram differences are not squared": float(D.sum()) / norm,
         "this is the norm ‖G_S − G_G‖, not its square": math.sqrt(float((D**2).sum())) / norm,
     }
@@ -336,33 +401,123 @@ def check_style_cost(fn, seed: int = 0) -> CheckResult:
     r"""Grade ``fn(a_S, a_G, style_weights) -> J``: $J_{style} = \sum_l \lambda^{[l]} J^{[l]}_{style}$.
 
     ``a_S`` and ``a_G`` are dicts {layer: (1, n_C, n_H, n_W)} that also hold a layer style_weights does not
-    name (as a feature extractor's output does); ``style_weights`` is the course's [(layer, λ), ...].
+    name (as a feature extractor's output does), listed first, and list their layers in another order than
+    ``style_weights``, the course's [(layer, λ), ...]; a second round lists a_G in yet another order. Only
+    an answer that looks each layer up by name passes.
     """
 
     def body() -> str:
         gen = torch.Generator().manual_seed(seed)
         shapes = {"relu1_1": (1, 3, 6, 4), "relu2_1": (1, 5, 3, 2), "relu3_1": (1, 7, 2, 1), "relu4_2": (1, 4, 2, 2)}
-        style_weights = [("relu1_1", 0.5), ("relu2_1", 1.0), ("relu3_1", 0.25)]
-        a_S = {layer: _randn(gen, *s) for layer, s in shapes.items()}
-        a_G = {layer: _randn(gen, *s, grad=True) for layer, s in shapes.items()}
-        per_layer = {layer: _layer_style(a_S[layer], a_G[layer]) for layer in shapes}
+        a_S_by_name = {layer: _randn(gen, *s) for layer, s in shapes.items()}
+        a_G_by_name = {layer: _randn(gen, *s, grad=True) for layer, s in shapes.items()}
+        # Three orders that differ, and relu4_2 (not in style_weights) first, as a content layer can be in a
+        # feature extractor's output: pairing layers by position (the course's TensorFlow loop over lists,
+        # zip(style_weights, a_S.values(), a_G.values())) then gives a wrong value or a shape error.
+        style_weights = [("relu2_1", 1.0), ("relu1_1", 0.5), ("relu3_1", 0.25)]
+        order_S = ("relu4_2", "relu3_1", "relu1_1", "relu2_1")
+        orders_G = (order_S, ("relu4_2", "relu2_1", "relu3_1", "relu1_1"))
+        per_layer = {layer: _layer_style(a_S_by_name[layer], a_G_by_name[layer]) for layer in shapes}
         expected = _same(
-            costs.style_cost(a_S, {k: v.detach() for k, v in a_G.items()}, style_weights),
+            costs.style_cost(a_S_by_name, {k: v.detach() for k, v in a_G_by_name.items()}, style_weights),
             sum(w * per_layer[layer] for layer, w in style_weights), "style_cost")
         weights = dict(style_weights)
-        got = _scalar(fn, _call(fn, {k: v.clone() for k, v in a_S.items()}, a_G, list(style_weights)),
-                      needs_grad=True)
-        _diagnose(fn, got, expected, {
-            "the layers are summed without their weights λ^[l]": sum(per_layer[layer] for layer in weights),
-            "this is the mean over layers; J_style is the λ-weighted sum": expected / len(weights),
-            "the weighted sum is divided by Σλ; J_style is Σ_l λ^[l] J_style^[l] as it is":
-                expected / sum(weights.values()),
-            "the sum includes relu4_2, a layer of a_S/a_G that style_weights does not name; sum over "
-            "style_weights": expected + per_layer["relu4_2"],
-        }, "3 weighted layers (λ = 0.5, 1, 0.25)")
-        return "J_style = Σ_l λ^[l] J_style^[l] over the layers of style_weights."
+        by_position = sum(w * per_layer[layer] for (_, w), layer in zip(style_weights, order_S))
+        for order_G in orders_G:
+            a_S = {layer: a_S_by_name[layer].clone() for layer in order_S}
+            a_G = {layer: a_G_by_name[layer] for layer in order_G}
+            setting = ("3 weighted layers (λ = 1, 0.5, 0.25), with a_S and a_G holding relu4_2 too, listed "
+                       "first, and the layers in another order than style_weights"
+                       + ("" if order_G == order_S else ", a_G in yet another order than a_S"))
+            try:
+                out = _call(fn, a_S, a_G, list(style_weights))
+            except _Verdict as verdict:
+                if verdict.message.startswith("✗ your function raised"):
+                    raise _Verdict(f"{verdict.message} — on {setting}. Look each layer up by its name, "
+                                   f"a_S[layer] and a_G[layer] for each (layer, λ) in style_weights; never "
+                                   f"pair them by position.")
+                raise
+            got = _scalar(fn, out, needs_grad=True)
+            _diagnose(fn, got, expected, {
+                "the layers are paired by position, not by name (as zip(style_weights, a_S.values(), "
+                "a_G.values()) does: the course's TensorFlow loop over lists): λ = 1 went to relu4_2, which a_S "
+                "lists first and style_weights does not name; use a_S[layer] and a_G[layer] for each "
+                "(layer, λ) in style_weights": by_position,
+                "the layers are summed without their weights λ^[l]": sum(per_layer[layer] for layer in weights),
+                "this is the mean over layers; J_style is the λ-weighted sum": expected / len(weights),
+                "the weighted sum is divided by Σλ; J_style is Σ_l λ^[l] J_style^[l] as it is":
+                    expected / sum(weights.values()),
+                "the sum includes relu4_2, a layer of a_S/a_G that style_weights does not name; sum over "
+                "style_weights": expected + per_layer["relu4_2"],
+            }, setting)
+        return "J_style = Σ_l λ^[l] J_style^[l] over the layers of style_weights, each looked up by name."
 
     return _check("style_cost", body)
+
+
+def check_rescaled_gram(fn, seed: int = 0) -> CheckResult:
+    r"""Grade ``fn(a_S, M_G) -> G_gram``: the style target for a generated image of another size.
+
+    $$G^{(S)}_{gram} \cdot \frac{M_G}{M_S}, \quad G^{(S)}_{gram} = A A^T,\ A = a_S\text{.reshape}(n_C, n_H n_W),
+    \ M_S = n_H n_W \text{ of } a_S,\ M_G = n_H n_W \text{ of } a_G$$
+
+    Shapes: a_S (1, n_C, n_H, n_W), M_G a Python int -> (n_C, n_C)
+    """
+
+    def body() -> str:
+        gen = torch.Generator().manual_seed(seed)
+        # n_H ≠ n_W, and M_G / M_S neither 1 nor a square of a side ratio that another mistake would give.
+        for shape, M_G in (((1, 3, 4, 6), 54), ((1, 4, 6, 5), 12)):
+            _, n_C, n_H, n_W = shape
+            M_S = n_H * n_W
+            a_S = _randn(gen, *shape)
+            G_S = _gram(_unrolled(a_S))  # (n_C, n_C) float64, A Aᵀ
+            expected = G_S * (M_G / M_S)  # (n_C, n_C)
+            package = costs.gram_matrix(costs.unroll(a_S)).double() * (M_G / M_S)
+            if not torch.allclose(package, expected, rtol=RTOL):
+                raise RuntimeError("nst_edu.checks: costs.gram_matrix(costs.unroll(a_S)) · M_G/M_S disagrees "
+                                   "with the formula; please report this bug.")
+            a_in = a_S.clone()
+            out = _tensor(fn, _call(fn, a_in, M_G), "the rescaled Gram matrix (n_C, n_C)")
+            setting = f"a_S of shape {shape}, M_S = {M_S}, M_G = {M_G}"
+            if not torch.equal(a_in, a_S):
+                _wrong(f"{_name(fn)} changed a_S in place; compute on a new tensor (no a_S.mul_(…), a_S *= …).")
+            if tuple(out.shape) != (n_C, n_C):
+                hint = " — that is AᵀA; the Gram matrix is A Aᵀ" if tuple(out.shape) == (M_S, M_S) else ""
+                _wrong(f"for {setting}, expected shape (n_C, n_C) = {(n_C, n_C)}, got {_shape(out)}{hint}.")
+            got = out.detach().double()
+            if torch.allclose(got, expected, rtol=RTOL):
+                continue
+            r = M_G / M_S
+            known = {
+                "that is A Aᵀ without the rescaling; multiply it by M_G / M_S": G_S,
+                "the ratio is upside down: that is A Aᵀ · M_S / M_G; multiply by M_G / M_S "
+                "(a Gram matrix is a sum over n_H·n_W positions, so it grows with the area)": G_S / r,
+                "that is A Aᵀ · √(M_G / M_S), a ratio of sides (like n_H_G / n_H_S); a Gram matrix sums "
+                "over positions, so scale by the ratio of AREAS M_G / M_S": G_S * math.sqrt(r),
+                "that is A Aᵀ · (M_G / M_S)²: you scaled the activations a_S by M_G / M_S, which scales their "
+                "Gram matrix by its square; scale the Gram matrix (or a_S by √(M_G / M_S))": G_S * r**2,
+                "that is A Aᵀ / M_S, the Gram matrix divided by M_S only; multiply by M_G as well": G_S / M_S,
+                "that is A Aᵀ / M_G; the rescaled Gram matrix is A Aᵀ · M_G / M_S": G_S / M_G,
+                "that is A Aᵀ · M_G / M_S²: your Gram matrix is normalised by M (A Aᵀ / M_S); the course's "
+                "G_gram = A Aᵀ has no normalization": G_S * M_G / M_S**2,
+                "M_G // M_S is an integer division (it rounds the ratio down, even to 0); use M_G / M_S":
+                    G_S * (M_G // M_S),
+                "the channels are scrambled: a_S was reshaped channels-last (n_H, n_W, n_C) to (n_C, -1); "
+                "unroll with a_S.reshape(n_C, n_H * n_W)": _gram(_channels_last_unroll(a_S)) * r,
+                "the channels are scrambled: a_S.reshape(n_H*n_W, n_C).T is the course's TensorFlow unroll, "
+                "right for channels-last tensors only; unroll with a_S.reshape(n_C, n_H * n_W)":
+                    _gram(_tf_port_unroll(a_S)) * r,
+            }
+            for mistake, value in known.items():
+                if torch.allclose(got, value, rtol=RTOL):
+                    _wrong(f"{mistake} ({setting}).")
+            ratio = float((got * expected).sum() / (expected * expected).sum())  # least-squares scale
+            _wrong(f"for {setting}, the result differs from A Aᵀ · M_G / M_S by up to "
+                   f"{_g(float((got - expected).abs().max()))} (best-fit scale {_g(ratio)}).")
+        return "G_gram(S) · M_G / M_S, the Gram matrix of S as if S had G's n_H·n_W positions."
+
+    return _check("rescaled_gram", body)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -429,36 +584,76 @@ def check_total_cost(fn, seed: int = 0) -> CheckResult:
     return _check("total_cost", body)
 
 
+def _call_keeping_global_rng(fn, *args):
+    """Call ``fn`` with PyTorch's global CPU generator in a fixed state, restored afterwards.
+
+    Returns ``fn``'s result and whether ``fn`` changed that state (a ``torch.manual_seed`` or a draw without
+    ``generator=``). The restore means the check itself leaves the caller's random numbers as they were.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(2016)  # any fixed state: the verdict must not depend on what the notebook drew before
+        before = torch.get_rng_state()
+        out = _call(fn, *args)
+        touched = not torch.equal(torch.get_rng_state(), before)
+    return out, touched
+
+
 def check_uniform_noise(fn, seed: int = 0) -> CheckResult:
     r"""Grade ``fn(C, ratio, seed) -> G0``: $G_0 = \mathrm{clip}_{[0,1]}((1 - r) C + r N)$, $N \sim \mathcal{U}(0, 1)$.
 
     The noise must be the draw ``torch.rand(C.shape, generator=torch.Generator().manual_seed(seed))``, so that
-    the answer equals ``noise.initial_image(C, "uniform", ratio, seed)`` pixel for pixel.
+    the answer equals ``noise.initial_image(C, "uniform", ratio, seed)`` pixel for pixel; one C lies a little
+    outside [0, 1], so that the clip matters; the function must leave PyTorch's global random state as it
+    found it (no ``torch.manual_seed``) and give the same G0 when called again with the same seed.
     """
     from . import noise
 
     def body() -> str:
         # C from its own stream: drawn from the noise's seed, C would equal N and hide swapped weights.
         gen = torch.Generator().manual_seed(1000 + seed)
-        for ratio, noise_seed, (H, W) in ((0.6, seed, (6, 8)), (0.2, seed + 7, (5, 3))):
-            C = torch.rand(1, 3, H, W, generator=gen)  # (1, 3, H, W) in [0, 1]
+        # The third C has values a little outside [0, 1] (as a photo edited or resized without clamping can):
+        # only there does the clip change G0, so only there does a missing clip show.
+        for ratio, noise_seed, (H, W), (low, high) in ((0.6, seed, (6, 8), (0.0, 1.0)),
+                                                      (0.2, seed + 7, (5, 3), (0.0, 1.0)),
+                                                      (0.3, seed + 3, (4, 5), (-0.25, 1.25))):
+            C = low + (high - low) * torch.rand(1, 3, H, W, generator=gen)  # (1, 3, H, W) in [low, high]
             N = torch.rand(C.shape, generator=torch.Generator().manual_seed(noise_seed))  # (1, 3, H, W)
-            expected = ((1 - ratio) * C.double() + ratio * N.double()).clamp(0, 1)
+            unclipped = (1 - ratio) * C.double() + ratio * N.double()  # (1, 3, H, W)
+            expected = unclipped.clamp(0, 1)
             package = noise.initial_image(C, "uniform", ratio, noise_seed)
             if not torch.allclose(package.double(), expected, atol=1e-6):
                 raise RuntimeError("nst_edu.checks: noise.initial_image(kind='uniform') disagrees with "
                                    "clip((1 − r) C + r N); please report this bug.")
             C_in = C.clone()
-            G0 = _tensor(fn, _call(fn, C_in, ratio, noise_seed), "the starting image G0")
+            out, touched_rng = _call_keeping_global_rng(fn, C_in, ratio, noise_seed)
+            G0 = _tensor(fn, out, "the starting image G0")
             setting = f"C of shape {tuple(C.shape)}, ratio = {ratio:g}, seed = {noise_seed}"
+            if (low, high) != (0.0, 1.0):
+                setting += f", C in [{low:g}, {high:g}]"
             if not torch.equal(C_in, C):
                 _wrong(f"{_name(fn)} changed C in place; build G0 as a new tensor (no C.mul_(…), C += …).")
             if tuple(G0.shape) != tuple(C.shape):
                 _wrong(f"G0 should have C's shape {tuple(C.shape)}, got {_shape(G0)} on {setting}.")
             G0 = G0.detach().double()
             if torch.allclose(G0, expected, atol=1e-6):
+                if touched_rng:
+                    _wrong(f"G0 is right, but {_name(fn)} changed PyTorch's global random state (torch.manual_seed "
+                           f"or a draw without generator=…), which resets or shifts every random number the "
+                           f"caller draws next; draw N from a local generator, torch.rand(C.shape, "
+                           f"generator=torch.Generator().manual_seed(seed)) ({setting}).")
+                again, _ = _call_keeping_global_rng(fn, C.clone(), ratio, noise_seed)
+                if not (isinstance(again, Tensor) and torch.equal(again.detach().double(), G0)):
+                    _wrong(f"called a second time with the same seed, {_name(fn)} gives another G0: a generator "
+                           f"made once, outside the function, keeps advancing; make it inside, from seed "
+                           f"({setting}).")
                 continue
+            if torch.allclose(G0, unclipped, atol=1e-6):
+                _wrong(f"the mix (1 − r) C + r N is right but not clipped: G0 has values in "
+                       f"[{_g(float(G0.min()))}, {_g(float(G0.max()))}] and must be an image in [0, 1]; end "
+                       f"with .clamp(0, 1) ({setting}).")
             known = {
+                "C was clipped before the mix; clip the mix itself, clip((1 − r) C + r N)":
+                    (1 - ratio) * C.double().clamp(0, 1) + ratio * N.double(),
                 "the weights are swapped: (1 − r) goes with C and r with the noise N":
                     (ratio * C.double() + (1 - ratio) * N.double()).clamp(0, 1),
                 "that is the additive recipe clip(C + r(2N − 1)); the uniform one mixes (1 − r) C + r N":
@@ -468,7 +663,7 @@ def check_uniform_noise(fn, seed: int = 0) -> CheckResult:
                 "that is C itself: no noise was added": C.double(),
             }
             for mistake, value in known.items():
-                if torch.allclose(G0.clamp(0, 1), value, atol=1e-6):  # clipped or not, the same mistake
+                if torch.allclose(G0.clamp(0, 1), value.clamp(0, 1), atol=1e-6):  # clipped or not, the same mistake
                     _wrong(f"{mistake} ({setting}).")
             if float(G0.min()) < -1e-6 or float(G0.max()) > 1 + 1e-6:
                 _wrong(f"G0 has values in [{_g(float(G0.min()))}, {_g(float(G0.max()))}]; an image lives in "
@@ -553,3 +748,297 @@ def check_frame_changes(fn, seed: int = 0) -> CheckResult:
         return "change[k] = mean |F_{k+1} − F_k| / 255, the same as animation.frame_changes."
 
     return _check("frame_changes", body)
+
+
+# --------------------------------------------------------------------------------------------------
+# Lesson 04: the loop by hand (the targets, the Adam step, the closure step)
+# --------------------------------------------------------------------------------------------------
+
+__all__ += ["check_compute_targets", "check_train_step", "check_closure_step"]
+
+_LOOP_STEPS = 3  # enough for a forgotten zero_grad to show (gradients accumulate from the second step on)
+
+
+def _tiny_problem(seed: int, optimizer: str = "adam", lr: float = 0.05):
+    """A style-transfer problem small enough to grade in a fraction of a second, built like ``nst_edu.run``'s.
+
+    A VGG-19 cut at relu2_2 with seeded He weights (``weights="random"``), a content image C (1, 3, 12, 16),
+    a style image S (1, 3, 20, 20) of another size (so the M_G / M_S rescaling matters), a start G0 with a
+    third of its pixels exactly 0 or 1 (so the first step pushes some out of [0, 1]) and the Config.
+    """
+    from . import vgg
+    from .config import Config
+
+    gen = torch.Generator().manual_seed(seed)
+    config = Config(content_layer="relu2_2", style_layers=(("relu1_1", 0.5), ("relu2_1", 0.5)), weights="random",
+                    alpha=1.0, beta=1e-3, optimizer=optimizer, lr=lr, init="content", seed=seed)
+    state, n_in = {}, 3
+    for name, n_out in (("conv1_1", 64), ("conv1_2", 64), ("conv2_1", 128), ("conv2_2", 128)):
+        state[f"{name}.weight"] = torch.randn(n_out, n_in, 3, 3, generator=gen) * (2.0 / (9 * n_in)) ** 0.5
+        state[f"{name}.bias"] = torch.zeros(n_out)
+        n_in = n_out
+
+    def model(frozen: bool = True) -> "vgg.VGG19Features":
+        net = vgg.VGG19Features(weights="random", layers=config.layers, state_dict=state)
+        return net if frozen else net.requires_grad_(True).train()
+
+    C = torch.rand(1, 3, 12, 16, generator=gen)  # (1, 3, 12, 16) in [0, 1]
+    S = torch.rand(1, 3, 20, 20, generator=gen)  # (1, 3, 20, 20)
+    G0 = torch.rand(1, 3, 12, 16, generator=gen)  # (1, 3, 12, 16)
+    u = torch.rand(G0.shape, generator=gen)
+    G0 = torch.where(u < 0.15, 0.0, torch.where(u > 0.85, 1.0, G0))  # pixels on the box's walls
+    return config, model, C, S, G0
+
+
+def _make_loop_optimizer(kind: str, G: Tensor, config):
+    from .optim import BoxLBFGS
+
+    if kind == "adam":
+        return torch.optim.Adam([G], lr=config.lr)
+    return BoxLBFGS(G, lr=config.lr, history_size=config.history_size, precondition=config.precondition)
+
+
+def _reference_loop(objective, G0: Tensor, kind: str, config, mistake: str | None = None):
+    """``nst_edu.run``'s step, ``_LOOP_STEPS`` times from G0; ``mistake`` (a key of ``_LOOP_MISTAKES``) plays
+    that wrong loop instead.
+
+    Returns the images after each step and the costs J before each step (what ``run`` records).
+    """
+    G = G0.clone().requires_grad_(True)
+    optimizer = _make_loop_optimizer(kind, G, config)
+    images, Js = [], []
+
+    def closure():
+        if mistake != "no zero_grad":
+            optimizer.zero_grad(set_to_none=True)
+        J = objective(G)["total"]
+        J.backward()
+        return J
+
+    for _ in range(_LOOP_STEPS):
+        J = optimizer.step(closure)
+        if mistake != "no clamp":
+            with torch.no_grad():
+                G.clamp_(0, 1)
+        images.append(G.detach().clone())
+        Js.append(float(J.detach()))
+    return images, Js
+
+
+_LOOP_MISTAKES = {
+    "no zero_grad": "the gradients accumulate from step to step: call optimizer.zero_grad() before J.backward() "
+                    "(.backward() adds to G.grad, it does not overwrite it)",
+    "no clamp": "G leaves [0, 1]: after the optimizer step, clamp it in place, with torch.no_grad(): G.clamp_(0, 1)",
+}
+
+
+def _run_learner_loop(fn, G0: Tensor, kind: str, model, targets, config):
+    """Call the learner's step ``_LOOP_STEPS`` times; return (images after each step, the J it returned)."""
+    G = G0.clone().requires_grad_(True)
+    optimizer = _make_loop_optimizer(kind, G, config)
+    images, Js = [], []
+    for k in range(1, _LOOP_STEPS + 1):
+        try:
+            out = _call(fn, G, optimizer, model, targets, config)
+        except _Verdict as verdict:
+            raise _Verdict(verdict.message + _loop_hint(verdict.message, kind)) from None
+        if out is None:
+            _wrong(f"{_name(fn)} returned None; return J, the cost of G before the step, so the loop can record it.")
+        if isinstance(out, Tensor):
+            if out.numel() != 1:
+                _wrong(f"{_name(fn)} returned a tensor of shape {_shape(out)}; return J, one number.")
+            J = float(out.detach().double())
+        elif isinstance(out, numbers.Real) and not isinstance(out, bool):
+            J = float(out)
+        else:
+            _wrong(f"{_name(fn)} returned {type(out).__name__}; return J, the cost of G before the step.")
+        if not (G.is_leaf and G.requires_grad):
+            _wrong("the G passed in is no longer a leaf tensor that requires grad; change it only in place, "
+                   "under torch.no_grad().")
+        images.append(G.detach().clone())
+        Js.append(J)
+    return images, Js
+
+
+def _loop_hint(message: str, kind: str) -> str:
+    """The likely cause of an exception raised by a learner's step."""
+    if "leaf Variable that requires grad" in message or "a leaf Variable" in message:
+        return " — clamp G inside `with torch.no_grad():` (an in-place change of G must not be recorded)."
+    if "backward through the graph a second time" in message:
+        return " — the targets carry a graph: compute them once under torch.no_grad()."
+    if kind == "lbfgs" and "closure" in message:
+        return " — L-BFGS re-evaluates the cost itself: pass the closure, optimizer.step(closure)."
+    if kind == "lbfgs" and "NoneType" in message:
+        return " — G.grad is None when the optimizer reads it: the closure must call J.backward()."
+    return ""
+
+
+def _compare_loop(fn, got, expected, objective, G0: Tensor, kind: str, config, what: str) -> None:
+    """Fail with the first step at which the learner's loop leaves ``run``'s, naming the mistake if known."""
+    (images, Js), (ref_images, ref_Js) = got, expected
+    for k, (G, G_ref, J, J_ref) in enumerate(zip(images, ref_images, Js, ref_Js), start=1):
+        if not math.isclose(J, J_ref, rel_tol=1e-5):
+            _wrong(f"at step {k} {_name(fn)} returned J = {_g(J)}; expected {_g(J_ref)}, the total cost of G "
+                   f"before the step ({what}).")
+        if float(G.min()) < 0 or float(G.max()) > 1:
+            _wrong(f"after step {k}, G has values in [{_g(float(G.min()))}, {_g(float(G.max()))}] ({what}): "
+                   f"{_LOOP_MISTAKES['no clamp']}.")
+        if float((G - G_ref).abs().max()) <= 1e-4:
+            continue
+        if torch.equal(G, images[k - 2] if k > 1 else G0):
+            # Also what optimizer.step() before J.backward() gives: zero_grad has just cleared G.grad.
+            _wrong(f"G did not change at step {k} ({what}): call optimizer.step() after J.backward() "
+                   f"(the order is zero_grad, J, J.backward(), step).")
+        for mistake, explanation in _LOOP_MISTAKES.items():
+            wrong_images, _ = _reference_loop(objective, G0, kind, config, mistake)
+            if all(float((a - b).abs().max()) <= 1e-4 for a, b in zip(images, wrong_images)):
+                _wrong(f"G after step {k} differs from nst_edu.run's ({what}): {explanation}.")
+        _wrong(f"G after step {k} differs from nst_edu.run's by up to {_g(float((G - G_ref).abs().max()))} "
+               f"({what}).")
+
+
+def _expected_targets(model, C: Tensor, S: Tensor, config):
+    from .transfer import Objective
+
+    with torch.no_grad():
+        objective = Objective(model, C, S, config)
+    return objective.a_C, objective.grams_S
+
+
+def check_compute_targets(fn, seed: int = 0) -> CheckResult:
+    r"""Grade ``fn(model, C, S, config) -> (a_C, grams_S)``: freeze the network, then compute the fixed targets.
+
+    a_C is the activation of C at ``config.content_layer``; ``grams_S[l] = gram_matrix(unroll(a_S^[l])) · M_G / M_S``
+    for each style layer l, with M = n_H·n_W of G (C's size) and of S at that layer. Graded on a network whose
+    weights still require grad and that is in training mode (as a freshly built one is): afterwards its weights
+    must be frozen and the model in eval mode, the targets must carry no gradient graph, and two steps of the loop
+    with these targets must leave the weights without ``.grad``.
+    """
+
+    def body() -> str:
+        config, make_model, C, S, G0 = _tiny_problem(seed)
+        a_C_ref, grams_ref = _expected_targets(make_model(), C, S, config)
+        model = make_model(frozen=False)
+        out = _call(fn, model, C.clone(), S.clone(), config)
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            _wrong(f"{_name(fn)} returned {type(out).__name__}; return the pair (a_C, grams_S).")
+        a_C, grams_S = out
+        a_C = _tensor(fn, a_C, "a_C, the content image's activation at config.content_layer")
+        if a_C.shape != a_C_ref.shape:
+            _wrong(f"a_C has shape {_shape(a_C)}; the activation of C at {config.content_layer} has shape "
+                   f"{_shape(a_C_ref)}.")
+        if not torch.allclose(a_C.detach().double(), a_C_ref.double(), rtol=1e-5, atol=1e-6):
+            _wrong(f"a_C differs from the network's activation of C at config.content_layer "
+                   f"({config.content_layer}) by up to {_g(float((a_C.detach() - a_C_ref).abs().max()))}.")
+        if not isinstance(grams_S, dict):
+            _wrong(f"grams_S is a {type(grams_S).__name__}; return a dict {{style layer: Gram matrix}}.")
+        with torch.no_grad():  # M = n_H·n_W of each style layer's activation, for G (C's size) and for S
+            M_G = {k: a.shape[-2] * a.shape[-1] for k, a in make_model()(C, list(grams_ref)).items()}
+            M_S = {k: a.shape[-2] * a.shape[-1] for k, a in make_model()(S, list(grams_ref)).items()}
+        for layer, ref in grams_ref.items():
+            if layer not in grams_S:
+                _wrong(f"grams_S has no entry for the style layer {layer!r}; it holds {list(grams_S)}.")
+            G_S = _tensor(fn, grams_S[layer], f"the Gram matrix of S at {layer}")
+            if G_S.shape != ref.shape:
+                hint = " — is it the activation, not its Gram matrix?" if G_S.dim() == 4 else ""
+                _wrong(f"grams_S[{layer!r}] has shape {_shape(G_S)}; a Gram matrix there is {_shape(ref)}{hint}.")
+            got, ref = G_S.detach().double(), ref.double()
+            if torch.allclose(got, ref, rtol=1e-5):
+                continue
+            plain = ref * (M_S[layer] / M_G[layer])  # S's Gram matrix as it is
+            if torch.allclose(got, plain, rtol=1e-5):
+                _wrong(f"grams_S[{layer!r}] is S's Gram matrix as it is; S and G differ in size, so rescale it "
+                       f"by M_G / M_S (n_H·n_W of G's activation over S's at that layer).")
+            if torch.allclose(got, plain * (M_S[layer] / M_G[layer]), rtol=1e-5):
+                _wrong(f"grams_S[{layer!r}] is rescaled by M_S / M_G; the factor is M_G / M_S (G's positions over "
+                       f"S's).")
+            _wrong(f"grams_S[{layer!r}] differs from gram_matrix(unroll(a_S)) · M_G / M_S by up to "
+                   f"{_g(float((got - ref).abs().max()))}.")
+        tracked = [name for name, t in (("a_C", a_C), *((f"grams_S[{k!r}]", v) for k, v in grams_S.items()))
+                   if isinstance(t, Tensor) and t.requires_grad]
+        outcome = _two_steps(model, C, G0, a_C, grams_S, config)
+        if tracked:
+            _wrong(f"{tracked[0]} requires grad: the targets were computed with gradient tracking, so each "
+                   f"J.backward() also runs back through them into the network ({outcome}). They are constants: "
+                   f"compute them under `with torch.no_grad():` (or .detach() them).")
+        if any(p.requires_grad for p in model.parameters()):
+            _wrong(f"the network is not frozen: its weights still require grad, so every J.backward() also "
+                   f"computes gradients for them ({outcome}); call model.requires_grad_(False).")
+        if model.training:
+            _wrong("the network is still in training mode; call model.eval() (VGG19Features has no dropout or "
+                   "batch norm, but a network with them would change its features from call to call).")
+        if outcome != "two steps ran, no weight got a .grad":
+            _wrong(f"with these targets, {outcome}.")
+        return "network frozen (eval, no weight requires grad); a_C and the rescaled Gram matrices of S, no graph."
+
+    return _check("compute_targets", body)
+
+
+def _two_steps(model, C: Tensor, G0: Tensor, a_C, grams_S, config) -> str:
+    """Two Adam steps of ``run``'s loop with the learner's targets; say what went wrong, if anything."""
+    from .transfer import Objective
+
+    with torch.no_grad():
+        objective = Objective(model, C, C, config)  # its own targets are replaced by the learner's
+    objective.a_C, objective.grams_S = a_C, dict(grams_S)
+    G = G0.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([G], lr=config.lr)
+    for k in (1, 2):
+        optimizer.zero_grad(set_to_none=True)
+        try:
+            objective(G)["total"].backward()
+        except RuntimeError:
+            return f"step {k} of the loop failed with RuntimeError"
+        optimizer.step()
+    with_grad = sum(p.grad is not None for p in model.parameters())
+    if with_grad:
+        return f"after two steps, {with_grad} weight tensors of the network had a .grad"
+    return "two steps ran, no weight got a .grad"
+
+
+def _check_loop_step(fn, kind: str, seed: int) -> None:
+    from .transfer import Objective
+
+    lr = 0.05 if kind == "adam" else 1.0
+    config, make_model, C, S, G0 = _tiny_problem(seed, optimizer=kind, lr=lr)
+    model = make_model()
+    with torch.no_grad():
+        objective = Objective(model, C, S, config)
+    targets = (objective.a_C, objective.grams_S)
+    expected = _reference_loop(objective, G0, kind, config)
+    what = f"{'Adam, lr = 0.05' if kind == 'adam' else 'BoxLBFGS'}, {_LOOP_STEPS} steps"
+    got = _run_learner_loop(fn, G0, kind, model, (targets[0], dict(targets[1])), config)
+    _compare_loop(fn, got, expected, objective, G0, kind, config, what)
+
+
+def check_train_step(fn, seed: int = 0) -> CheckResult:
+    r"""Grade ``fn(G, optimizer, model, targets, config) -> J``: one step of the course's loop, with Adam.
+
+    ``targets`` is ``(a_C, grams_S)`` as ``compute_targets`` returns it. The step: ``optimizer.zero_grad()``,
+    $J(G) = \alpha J_{content} + \beta \sum_l \lambda_l J^{[l]}_{style}$ from ``costs``, ``J.backward()``,
+    ``optimizer.step()``, then G clamped to [0, 1] in place under ``torch.no_grad()``; it returns J (of G before
+    the step). Graded for three steps against ``nst_edu.run``'s own step on a tiny network, from a start with
+    pixels on 0 and 1 so that the clamp matters.
+    """
+
+    def body() -> str:
+        _check_loop_step(fn, "adam", seed)
+        return "zero_grad, J, J.backward(), step, clamp to [0, 1]: the same images as nst_edu.run's steps."
+
+    return _check("train_step", body)
+
+
+def check_closure_step(fn, seed: int = 0) -> CheckResult:
+    r"""Grade ``fn(G, optimizer, model, targets, config) -> J``: one step through a closure, for any optimizer.
+
+    The closure zeroes the gradient, computes J and calls ``J.backward()``; ``optimizer.step(closure)`` then
+    evaluates it, and G is clamped to [0, 1] in place. Graded for three steps against ``nst_edu.run``'s own step
+    with the package's ``BoxLBFGS``, and with Adam (whose ``step`` also takes a closure).
+    """
+
+    def body() -> str:
+        _check_loop_step(fn, "lbfgs", seed)
+        _check_loop_step(fn, "adam", seed)
+        return "optimizer.step(closure), then the clamp: the same images as nst_edu.run with BoxLBFGS and Adam."
+
+    return _check("closure_step", body)

@@ -99,6 +99,20 @@ def noise_content(C, ratio=0.6, seed=0):
     return C.clone()
 
 
+def noise_not_clipped(C, ratio=0.6, seed=0):
+    return (1 - ratio) * C + ratio * _N(C, seed)  # right wherever C is in [0, 1]
+
+
+def noise_clipped_before_mix(C, ratio=0.6, seed=0):
+    return (1 - ratio) * C.clamp(0, 1) + ratio * _N(C, seed)
+
+
+def noise_global_seed(C, ratio=0.6, seed=0):
+    torch.manual_seed(seed)  # the same N as a local generator, but it resets the caller's random numbers
+    return ((1 - ratio) * C + ratio * torch.rand(C.shape)).clamp(0, 1)
+
+
+
 # ---- wrong frame changes ----------------------------------------------------------------------------
 
 def _images(frames):
@@ -210,6 +224,9 @@ def test_stub_is_not_attempted(check, capsys):
     (checks.check_uniform_noise, noise_in_place, "changed C in place"),
     (checks.check_uniform_noise, noise_no_batch, "C's shape"),
     (checks.check_uniform_noise, noise_content, "no noise was added"),
+    (checks.check_uniform_noise, noise_not_clipped, "not clipped"),
+    (checks.check_uniform_noise, noise_clipped_before_mix, "clipped before the mix"),
+    (checks.check_uniform_noise, noise_global_seed, "global random state"),
     (checks.check_frame_changes, changes_uint8, "wraps around"),
     (checks.check_frame_changes, changes_unscaled, "divide by 255"),
     (checks.check_frame_changes, changes_signed, "absolute value is missing"),
@@ -224,6 +241,31 @@ def test_wrong_answers_fail_with_a_reason(check, wrong, says, capsys):
     assert not result.passed
     out = capsys.readouterr().out
     assert out.startswith("✗") and says in out, out
+
+
+def test_uniform_noise_rejects_a_generator_made_once_outside(capsys):
+    shared = torch.Generator().manual_seed(0)  # fresh here, so the first call (seed 0) draws the right N
+
+    def uniform_noise_image(C, ratio=0.6, seed=0):
+        return ((1 - ratio) * C + ratio * torch.rand(C.shape, generator=shared)).clamp(0, 1)
+
+    result = checks.check_uniform_noise(uniform_noise_image)
+    assert not result.passed and "second time with the same seed" in result.message, result.message
+    capsys.readouterr()
+
+
+def test_uniform_noise_check_leaves_the_global_rng_as_it_was(capsys):
+    # The check runs the learner's function with the global generator forked: a learner's torch.manual_seed
+    # must not change the notebook's later draws (nor the verdict depend on what the notebook drew before).
+    torch.manual_seed(123)
+    torch.rand(5)
+    before = torch.get_rng_state()
+    first = checks.check_uniform_noise(noise_global_seed).message
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.rand(17)
+    assert checks.check_uniform_noise(noise_global_seed).message == first
+    assert checks.check_uniform_noise(L05.uniform_noise_image).passed
+    capsys.readouterr()
 
 
 def test_checks_print_the_same_message_every_run(capsys):
