@@ -1,43 +1,34 @@
 r"""The cost functions of Neural Style Transfer, as pure functions on tensors.
 
-This file is the formulas of Gatys, Ecker & Bethge (CVPR 2016) in the form the Deep Learning
-Specialization teaches them, and nothing else:
+The formulas of Gatys, Ecker & Bethge (CVPR 2016) in the form the Deep Learning Specialization teaches
+them, and nothing else. Activations come in as ``(1, n_C, n_H, n_W)`` tensors (PyTorch stores channels
+first; the course writes $a^{[l]}$ as $n_H \times n_W \times n_C$). Each function is its formula: the
+LaTeX in its docstring, then one line of input checks (``_validate.py``) that also returns the sizes,
+then the math. The optimization loop (``transfer.Objective``) calls these same functions, so each formula
+exists once.
 
-- $J_{content}(C, G) = \frac{1}{4 n_H n_W n_C} \sum (a^{(C)} - a^{(G)})^2$
-- $G_{gram} = A A^T$
-- $J^{[l]}_{style}(S, G) = \frac{1}{4 n_C^2 (n_H n_W)^2} \sum_{i,j} (G^{(S)}_{ij} - G^{(G)}_{ij})^2$
-- $J_{style}(S, G) = \sum_l \lambda^{[l]} J^{[l]}_{style}(S, G)$
-- $J(G) = \alpha J_{content}(C, G) + \beta J_{style}(S, G)$  (+ an optional total-variation term)
+``check_finite=False`` skips the one costly check (reading the tensor for NaN/inf, a host sync), as
+``scipy.linalg`` does; the loop uses it because it checks every step's total cost itself.
 
-It is not a model, an optimizer or a feature extractor: it never sees VGG, images on disk or
-configuration. Activations come in as ``(1, n_C, n_H, n_W)`` tensors (PyTorch stores channels first;
-the course writes $a^{[l]}$ as $n_H \times n_W \times n_C$).
-
-Every public function checks its input and raises ``ValueError`` naming the expected and the actual
-shape. The finiteness check reads a value back from the device (a host sync), so each formula also has
-a private, unchecked kernel (``_content_cost``, ``_layer_style_cost_from_gram``, ...) that holds the
-only implementation of that formula; the public function validates, then calls it. The optimization
-loop calls the kernels every step.
-
-Precision: results are computed in the input dtype, except that float16/bfloat16 inputs are summed in
-float32 (see ``_accurate``), and Gram matrices are computed with autocast switched off so that a
-surrounding ``torch.autocast`` cannot push them back down to half precision.
+Precision: float16/bfloat16 inputs are summed in float32 (``_accurate``), and Gram matrices are computed
+with autocast off, so a surrounding ``torch.autocast`` cannot push them back down to half precision.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-import numbers
 from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
 
+from . import _validate as check
+
 __all__ = [
     "unroll",
     "content_cost",
     "gram_matrix",
+    "rescaled_gram",
     "layer_style_cost",
     "layer_style_cost_from_gram",
     "style_cost",
@@ -47,472 +38,196 @@ __all__ = [
     "seed_style_constant_variant",
 ]
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-# --------------------------------------------------------------------------------------------------
-# Validation helpers (cheap Python checks, except _check_finite, which syncs with the device)
-# --------------------------------------------------------------------------------------------------
-
-
-def _shape(t: Tensor) -> str:
-    return str(tuple(t.shape))
-
-
-def _check_tensor(where: str, name: str, t: object) -> None:
-    if not isinstance(t, Tensor):
-        raise ValueError(f"{where}: expected {name} to be a torch.Tensor, got {type(t).__name__}.")
-
-
-def _check_floating(where: str, name: str, t: Tensor) -> None:
-    if not t.is_floating_point():
-        raise ValueError(
-            f"{where}: expected {name} with a floating-point dtype, got {t.dtype} of shape "
-            f"{_shape(t)}; convert it with {name}.float()."
-        )
-
-
-def _check_finite(where: str, name: str, t: Tensor) -> None:
-    # .all() -> bool reads one value back from the device; this is the one costly check.
-    if not bool(torch.isfinite(t).all()):
-        n_nan = int(torch.isnan(t).sum())
-        n_inf = int(torch.isinf(t).sum())
-        raise ValueError(
-            f"{where}: {name} of shape {_shape(t)} contains {n_nan} NaN and {n_inf} inf values; "
-            f"the input (or the optimization that produced it, e.g. a too-large learning rate) "
-            f"has diverged."
-        )
-
-
-def _check_activation(where: str, name: str, a: object, *, values: bool = True) -> None:
-    """One layer's activation: a float tensor of shape (1, n_C, n_H, n_W) with finite values."""
-    _check_tensor(where, name, a)
-    if a.dim() != 4:
-        raise ValueError(
-            f"{where}: expected {name} of shape (1, n_C, n_H, n_W) (one layer's activation, with the "
-            f"batch dimension), got {_shape(a)} with {a.dim()} dims."
-        )
-    if a.shape[0] != 1:
-        raise ValueError(
-            f"{where}: expected {name} of shape (1, n_C, n_H, n_W) (one image at a time), got "
-            f"{_shape(a)} with batch size {a.shape[0]}; pass {name}[i:i+1]."
-        )
-    if values:
-        _check_floating(where, name, a)
-        _check_finite(where, name, a)
-
-
-def _check_same_shape(where: str, ref_name: str, ref: Tensor, name: str, t: Tensor) -> None:
-    if t.shape != ref.shape:
-        raise ValueError(
-            f"{where}: expected {name} of shape (1, n_C, n_H, n_W) matching {ref_name} "
-            f"{_shape(ref)}, got {_shape(t)}."
-        )
-
-
-def _check_gram_for(where: str, G_gram_S: object, a_G: object) -> None:
-    """A precomputed style Gram matrix (n_C, n_C) and the activation a_G it is compared with."""
-    _check_activation(where, "a_G", a_G)
-    _check_tensor(where, "G_gram_S", G_gram_S)
-    n_C = a_G.shape[1]
-    if G_gram_S.shape != (n_C, n_C):
-        raise ValueError(
-            f"{where}: expected G_gram_S of shape (n_C, n_C) = ({n_C}, {n_C}) to match a_G "
-            f"{_shape(a_G)}, got {_shape(G_gram_S)}."
-        )
-    _check_floating(where, "G_gram_S", G_gram_S)
-    _check_finite(where, "G_gram_S", G_gram_S)
-
-
-def _check_pair(where: str, ref_name: str, ref: object, name: str, t: object) -> None:
-    """Two activations of the same layer (a_C and a_G, or a_S and a_G): same shape, valid values."""
-    _check_activation(where, ref_name, ref)
-    _check_activation(where, name, t)
-    _check_same_shape(where, ref_name, ref, name, t)
-
-
-def _check_weight(where: str, name: str, w: object) -> None:
-    if isinstance(w, Tensor) and w.dim() == 0:
-        w = w.item()
-    if isinstance(w, bool) or not isinstance(w, numbers.Real):
-        raise ValueError(f"{where}: expected {name} to be a real number, got {w!r}.")
-    if not math.isfinite(w) or w < 0:
-        raise ValueError(f"{where}: expected {name} to be finite and >= 0, got {w!r}.")
-
-
-def _check_scalar(where: str, name: str, J: object) -> None:
-    if isinstance(J, Tensor):
-        if J.dim() != 0:
-            raise ValueError(
-                f"{where}: expected {name} to be a scalar tensor of shape (), got {_shape(J)}."
-            )
-        _check_floating(where, name, J)
-        _check_finite(where, name, J)
-    elif isinstance(J, numbers.Real) and not isinstance(J, bool):
-        if not math.isfinite(J):
-            raise ValueError(f"{where}: expected {name} to be finite, got {J!r}.")
-    else:
-        raise ValueError(
-            f"{where}: expected {name} to be a scalar tensor or a real number, got {type(J).__name__}."
-        )
-
-
-def _style_pairs(where: str, style_weights: object) -> list[tuple[str, float]]:
-    """Normalize {layer: λ} or [(layer, λ), ...] (the course's STYLE_LAYERS) to a list of pairs."""
-    if isinstance(style_weights, Mapping):
-        pairs = list(style_weights.items())
-    elif isinstance(style_weights, Sequence) and not isinstance(style_weights, str):
-        pairs = []
-        for item in style_weights:
-            if not (isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2):
-                raise ValueError(
-                    f"{where}: expected style_weights as a mapping {{layer: weight}} or a sequence of "
-                    f"(layer, weight) pairs, got the item {item!r}."
-                )
-            pairs.append((item[0], item[1]))
-    else:
-        raise ValueError(
-            f"{where}: expected style_weights as a mapping {{layer: weight}} or a sequence of "
-            f"(layer, weight) pairs, got {type(style_weights).__name__}."
-        )
-    if not pairs:
-        raise ValueError(f"{where}: style_weights is empty; give at least one (layer, weight) pair.")
-    seen = set()
-    for layer, w in pairs:
-        if layer in seen:
-            raise ValueError(
-                f"{where}: layer {layer!r} appears twice in style_weights; it would be counted twice."
-            )
-        seen.add(layer)
-        _check_weight(where, f"the weight of layer {layer!r}", w)
-    return pairs
-
-
-def _check_has_layers(where: str, name: str, d: object, pairs: list[tuple[str, float]]) -> None:
-    if not isinstance(d, Mapping):
-        raise ValueError(
-            f"{where}: expected {name} to be a mapping {{layer name: tensor}}, got {type(d).__name__}."
-        )
-    missing = [layer for layer, _ in pairs if layer not in d]
-    if missing:
-        raise ValueError(
-            f"{where}: layer(s) {missing} are in style_weights but missing from {name}, which has "
-            f"{list(d)}; extract those layers, or drop them from style_weights."
-        )
-
-
-# --------------------------------------------------------------------------------------------------
-# Kernels: the only implementation of each formula. Unchecked; the public functions below validate.
-# --------------------------------------------------------------------------------------------------
-
-
-def _accurate(t: Tensor) -> Tensor:
-    # A float16/bfloat16 sum of many squares loses digits (bfloat16 keeps about 3 significant
-    # digits) and float16 overflows past 65504; Gram entries and squared Gram differences of
-    # real activations exceed that easily. Summing in float32 keeps the cost meaningful.
-    return t.float() if t.dtype in _LOW_PRECISION else t
-
-
-def _autocast_off(device_type: str):
-    # Under torch.autocast, matmul is cast down to half precision even when we upcast its inputs.
-    try:
-        return torch.autocast(device_type=device_type, enabled=False)
-    except RuntimeError:
-        # Device types that autocast does not know (e.g. "meta") never autocast.
-        return contextlib.nullcontext()
-
-
-def _unroll(a: Tensor) -> Tensor:
-    """Unchecked ``unroll``."""
-    _, n_C, n_H, n_W = a.shape
-    return a.reshape(n_C, n_H * n_W)  # (n_C, n_H*n_W)
-
-
-def _content_cost(a_C: Tensor, a_G: Tensor) -> Tensor:
-    """Unchecked ``content_cost``: (1, n_C, n_H, n_W) x 2 -> ()."""
-    _, n_C, n_H, n_W = a_G.shape
-    diff = _accurate(a_C) - _accurate(a_G)  # (1, n_C, n_H, n_W)
-    return torch.sum(diff**2) / (4 * n_H * n_W * n_C)  # ()
-
-
-def _gram_matrix(A: Tensor) -> Tensor:
-    """Unchecked ``gram_matrix``: (n_C, M) -> (n_C, n_C)."""
-    A = _accurate(A)
-    with _autocast_off(A.device.type):
-        return A @ A.T  # (n_C, M) @ (M, n_C) -> (n_C, n_C)
-
-
-def _layer_style_cost_from_gram(G_gram_S: Tensor, a_G: Tensor) -> Tensor:
-    """Unchecked ``layer_style_cost_from_gram``: (n_C, n_C), (1, n_C, n_H, n_W) -> ()."""
-    _, n_C, n_H, n_W = a_G.shape
-    G_gram_G = _gram_matrix(_unroll(a_G))  # (n_C, n_C)
-    return torch.sum((G_gram_S - G_gram_G) ** 2) / (4 * n_C**2 * (n_H * n_W) ** 2)  # ()
-
-
-def _layer_style_cost(a_S: Tensor, a_G: Tensor) -> Tensor:
-    """Unchecked ``layer_style_cost``: (1, n_C, n_H, n_W) x 2 -> ()."""
-    return _layer_style_cost_from_gram(_gram_matrix(_unroll(a_S)), a_G)
-
-
-def _style_cost_from_grams(
-    grams_S: Mapping[str, Tensor],
-    a_G: Mapping[str, Tensor],
-    style_weights: Mapping[str, float] | Sequence[tuple[str, float]],
-) -> Tensor:
-    """Unchecked ``style_cost_from_grams``: {l: (n_C, n_C)}, {l: (1, n_C, n_H, n_W)} -> ()."""
-    pairs = style_weights.items() if isinstance(style_weights, Mapping) else style_weights
-    return sum(w * _layer_style_cost_from_gram(grams_S[layer], a_G[layer]) for layer, w in pairs)
-
-
-def _style_cost(
-    a_S: Mapping[str, Tensor],
-    a_G: Mapping[str, Tensor],
-    style_weights: Mapping[str, float] | Sequence[tuple[str, float]],
-) -> Tensor:
-    """Unchecked ``style_cost``: {l: (1, n_C, n_H, n_W)} x 2 -> ()."""
-    pairs = list(style_weights.items() if isinstance(style_weights, Mapping) else style_weights)
-    grams_S = {layer: _gram_matrix(_unroll(a_S[layer])) for layer, _ in pairs}  # {l: (n_C, n_C)}
-    return _style_cost_from_grams(grams_S, a_G, pairs)
-
-
-def _tv_cost(G: Tensor) -> Tensor:
-    """Unchecked ``tv_cost``: (1, 3, H, W) -> ()."""
-    _, n_ch, H, W = G.shape
-    G = _accurate(G)
-    d_down = G[:, :, 1:, :] - G[:, :, :-1, :]  # (1, 3, H-1, W)
-    d_right = G[:, :, :, 1:] - G[:, :, :, :-1]  # (1, 3, H, W-1)
-    return (torch.sum(d_down**2) + torch.sum(d_right**2)) / (n_ch * H * W)  # ()
-
-
-def _total_cost(J_content, J_style, alpha=10.0, beta=40.0, J_tv=None, tv_weight=0.0):
-    """Unchecked ``total_cost``: scalars -> scalar."""
-    J = alpha * J_content + beta * J_style
-    # Skipping a zero-weight term keeps a non-finite J_tv from turning J into NaN (0 * inf = NaN).
-    if J_tv is not None and tv_weight != 0:
-        J = J + tv_weight * J_tv
-    return J
-
-
-def _seed_style_constant_variant(a_S: Tensor, a_G: Tensor) -> Tensor:
-    """Unchecked ``seed_style_constant_variant``: (1, n_C, n_H, n_W) x 2 -> ()."""
-    _, n_C, n_H, n_W = a_G.shape
-    G_gram_S = _gram_matrix(_unroll(a_S))  # (n_C, n_C)
-    G_gram_G = _gram_matrix(_unroll(a_G))  # (n_C, n_C)
-    return torch.sum((G_gram_S - G_gram_G) ** 2) / (4 * n_H * n_W * n_C) ** 2  # ()
-
-
-# --------------------------------------------------------------------------------------------------
-# Public API: validate, then call the kernel.
-# --------------------------------------------------------------------------------------------------
+StyleWeights = Mapping[str, float] | Sequence[tuple[str, float]]  # {layer: λ} or [(layer, λ), ...]
 
 
 def unroll(a: Tensor) -> Tensor:
-    r"""Unroll one layer's activation into the matrix $A$ whose rows are channels.
+    r"""Unroll one layer's activation into the matrix $A$ whose rows are channels: $A_{c,\,h n_W + w} = a_{0,c,h,w}$.
 
-    $$A_{c,\,h n_W + w} = a_{0,c,h,w}$$
-
-    This is ``a.reshape(n_C, n_H * n_W)`` on the channels-first tensor. Reshaping a channels-last
-    ``(n_H, n_W, n_C)`` array to ``(n_C, -1)`` gives the same shape but scrambles the channels: each
-    "row" then mixes values of different channels, and the Gram matrix is wrong.
-
-    Only the shape is checked: unrolling moves values, it does not compute with them, so integer
-    tensors (handy for showing where each value goes) are accepted.
+    Reshaping a channels-last ``(n_H, n_W, n_C)`` array to ``(n_C, -1)`` gives the same shape but mixes
+    channels in each row (a classic bug). Only the shape is checked, so integer tensors work for demos.
 
     Shapes: a: (1, n_C, n_H, n_W) -> A: (n_C, n_H*n_W) (a view of a when a is contiguous)
     """
-    _check_activation("unroll", "a", a, values=False)
-    return _unroll(a)
+    n_C, n_H, n_W = check.activation("unroll", shape_only=True, a=a)
+    return a.reshape(n_C, n_H * n_W)  # (n_C, n_H*n_W)
 
 
-def content_cost(a_C: Tensor, a_G: Tensor) -> Tensor:
+def content_cost(a_C: Tensor, a_G: Tensor, *, check_finite: bool = True) -> Tensor:
     r"""Content cost of one layer.
 
     $$J_{content}(C,G) = \frac{1}{4 n_H n_W n_C} \sum_{c,h,w} (a^{(C)}_{chw} - a^{(G)}_{chw})^2$$
 
     Its gradient is $\partial J / \partial a^{(G)} = (a^{(G)} - a^{(C)}) / (2 n_H n_W n_C)$.
-    float16/bfloat16 inputs are summed in float32 and give a float32 result.
 
     Shapes: a_C, a_G: (1, n_C, n_H, n_W) -> scalar tensor ()
     """
-    _check_pair("content_cost", "a_C", a_C, "a_G", a_G)
-    return _content_cost(a_C, a_G)
+    n_C, n_H, n_W = check.same_layer("content_cost", check_finite, a_C=a_C, a_G=a_G)
+    diff = _accurate(a_C) - _accurate(a_G)  # (1, n_C, n_H, n_W)
+    return torch.sum(diff**2) / (4 * n_H * n_W * n_C)  # ()
 
 
-def gram_matrix(A: Tensor) -> Tensor:
+def gram_matrix(A: Tensor, *, check_finite: bool = True) -> Tensor:
     r"""Gram matrix of unrolled activations: the correlations between channels.
 
     $$G_{gram} = A A^T, \qquad (G_{gram})_{ij} = \sum_k A_{ik} A_{jk}$$
 
-    Takes the unrolled matrix (see ``unroll``), as in the course. float16/bfloat16 inputs give a
-    float32 Gram matrix: its entries are sums of n_H*n_W products, too many for half precision.
-    Autocast is switched off inside, so the matmul runs in that dtype even under ``torch.autocast``.
-
     Shapes: A: (n_C, M) -> G_gram: (n_C, n_C), where M = n_H*n_W
     """
-    _check_tensor("gram_matrix", "A", A)
-    if A.dim() != 2:
-        hint = " (an activation: unroll it first with unroll(a))" if A.dim() == 4 else ""
-        raise ValueError(
-            f"gram_matrix: expected A of shape (n_C, n_H*n_W), got {_shape(A)}{hint}."
-        )
-    _check_floating("gram_matrix", "A", A)
-    _check_finite("gram_matrix", "A", A)
-    return _gram_matrix(A)
+    check.unrolled("gram_matrix", check_finite, A=A)
+    A = _accurate(A)  # (n_C, M)
+    with _autocast_off(A.device.type):
+        return A @ A.T  # (n_C, M) @ (M, n_C) -> (n_C, n_C)
 
 
-def layer_style_cost_from_gram(G_gram_S: Tensor, a_G: Tensor) -> Tensor:
-    r"""Style cost of one layer, with the style image's Gram matrix computed beforehand.
+def rescaled_gram(a_S: Tensor, M_G: int, *, check_finite: bool = True) -> Tensor:
+    r"""The style target for a G whose layer has $M_G$ positions: S's Gram matrix as if S had G's size.
 
-    $$J^{[l]}_{style}(S,G) = \frac{1}{4 n_C^2 (n_H n_W)^2} \sum_{i,j} \left(G^{(S)}_{gram,ij} - G^{(G)}_{gram,ij}\right)^2$$
+    $$\tilde G^{(S)}_{gram} = \frac{M_G}{M_S} A_S A_S^T, \qquad M_S = n_H n_W \text{ of } a^{(S)}$$
 
-    with $G^{(G)}_{gram} = $ ``gram_matrix(unroll(a_G))`` and $n_C, n_H, n_W$ taken from a_G.
-    The style image does not change during optimization, so the loop computes
-    ``G_gram_S = gram_matrix(unroll(a_S))`` once. $n_H n_W$ in the constant is a_G's: a_S must come
-    from a style image of the same size as G for this to be the formula above.
-    float16/bfloat16 a_G is summed in float32 and gives a float32 result.
+    A Gram matrix sums over the M positions, so it grows with the image; the factor removes that (it is
+    1 when S and G have the same size).
+
+    Shapes: a_S: (1, n_C, n_H, n_W), M_G: int -> (n_C, n_C)
+    """
+    _, n_H, n_W = check.activation("rescaled_gram", check_finite, a_S=a_S)
+    M_S, M_G = n_H * n_W, check.positions("rescaled_gram", M_G=M_G)
+    return gram_matrix(unroll(a_S), check_finite=False) * (M_G / M_S)  # (n_C, n_C)
+
+
+def layer_style_cost_from_gram(G_gram_S: Tensor, a_G: Tensor, *, check_finite: bool = True) -> Tensor:
+    r"""Style cost of one layer, with the style image's Gram matrix computed once beforehand.
+
+    $$J^{[l]}_{style}(S,G) = \frac{1}{4 n_C^2 (n_H n_W)^2} \sum_{i,j} (G^{(S)}_{gram,ij} - G^{(G)}_{gram,ij})^2$$
+
+    $n_C, n_H, n_W$ are a_G's; for a style image of another size, pass ``rescaled_gram(a_S, n_H * n_W)``.
+    Gatys 2016 and the course use this constant; others divide by $n_C^4 M^2$ or $n_C^2 M^2$, so style
+    weights $\beta$ do not carry over between implementations.
 
     Shapes: G_gram_S: (n_C, n_C), a_G: (1, n_C, n_H, n_W) -> scalar tensor ()
     """
-    _check_gram_for("layer_style_cost_from_gram", G_gram_S, a_G)
-    return _layer_style_cost_from_gram(G_gram_S, a_G)
+    n_C, n_H, n_W = check.gram_for("layer_style_cost_from_gram", check_finite, G_gram_S=G_gram_S, a_G=a_G)
+    G_gram_G = gram_matrix(unroll(a_G), check_finite=False)  # (n_C, n_C)
+    return torch.sum((G_gram_S - G_gram_G) ** 2) / (4 * n_C**2 * (n_H * n_W) ** 2)  # ()
 
 
-def layer_style_cost(a_S: Tensor, a_G: Tensor) -> Tensor:
-    r"""Style cost of one layer.
+def layer_style_cost(a_S: Tensor, a_G: Tensor, *, check_finite: bool = True) -> Tensor:
+    r"""Style cost of one layer: ``layer_style_cost_from_gram`` with $G^{(S)}_{gram} = A_S A_S^T$.
 
-    $$J^{[l]}_{style}(S,G) = \frac{1}{4 n_C^2 (n_H n_W)^2} \sum_{i,j} \left(G^{(S)}_{gram,ij} - G^{(G)}_{gram,ij}\right)^2$$
-
-    with $G^{(S)}_{gram} = A_S A_S^T$, $G^{(G)}_{gram} = A_G A_G^T$. It computes $G^{(S)}_{gram}$ and
-    hands over to the kernel of ``layer_style_cost_from_gram``, which holds the only implementation
-    of the formula. Gatys 2016 and the course use this constant; other implementations divide by
-    $n_C^4 M^2$ or $n_C^2 M^2$, so style weights $\beta$ do not carry over between implementations.
+    $$J^{[l]}_{style}(S,G) = \frac{1}{4 n_C^2 (n_H n_W)^2} \sum_{i,j} (G^{(S)}_{gram,ij} - G^{(G)}_{gram,ij})^2$$
 
     Shapes: a_S, a_G: (1, n_C, n_H, n_W) -> scalar tensor ()
     """
-    _check_pair("layer_style_cost", "a_S", a_S, "a_G", a_G)
-    return _layer_style_cost(a_S, a_G)
+    check.same_layer("layer_style_cost", check_finite, a_S=a_S, a_G=a_G)
+    G_gram_S = gram_matrix(unroll(a_S), check_finite=False)  # (n_C, n_C)
+    return layer_style_cost_from_gram(G_gram_S, a_G, check_finite=False)  # ()
 
 
-def style_cost_from_grams(
-    grams_S: Mapping[str, Tensor],
-    a_G: Mapping[str, Tensor],
-    style_weights: Mapping[str, float] | Sequence[tuple[str, float]],
-) -> Tensor:
-    r"""Style cost over several layers, from the style image's precomputed Gram matrices.
+def style_cost_from_grams(grams_S: dict, a_G: dict, style_weights: StyleWeights, *, per_layer=False, check_finite=True):
+    r"""Style cost over several layers, from the style image's Gram matrices computed once.
 
     $$J_{style}(S,G) = \sum_l \lambda^{[l]} J^{[l]}_{style}(S,G)$$
 
-    with $J^{[l]}_{style}$ as in ``layer_style_cost_from_gram``. ``style_weights`` is ``{layer: λ}``
-    or the course's ``[(layer, λ), ...]``; layers of grams_S / a_G that it does not name are ignored.
+    ``style_weights`` is ``{layer: λ}`` or the course's ``[(layer, λ), ...]``; layers it does not name are
+    ignored. ``per_layer=True`` returns ``(J_style, {layer: J_style^[l]})`` (unweighted), as the loop records.
 
     Shapes: grams_S[l]: (n_C, n_C), a_G[l]: (1, n_C, n_H, n_W) for each layer l -> scalar tensor ()
     """
-    where = "style_cost_from_grams"
-    pairs = _style_pairs(where, style_weights)
-    _check_has_layers(where, "grams_S", grams_S, pairs)
-    _check_has_layers(where, "a_G", a_G, pairs)
-    for layer, _ in pairs:
-        _check_gram_for(f"{where}[{layer!r}]", grams_S[layer], a_G[layer])
-    return _style_cost_from_grams(grams_S, a_G, pairs)
+    pairs = check.style_layers("style_cost_from_grams", style_weights, check_finite, grams_S=grams_S, a_G=a_G)
+    J_layers = {name: layer_style_cost_from_gram(grams_S[name], a_G[name], check_finite=False) for name, _ in pairs}
+    J_style = sum(lam * J_layers[name] for name, lam in pairs)  # ()
+    return (J_style, J_layers) if per_layer else J_style
 
 
-def style_cost(
-    a_S: Mapping[str, Tensor],
-    a_G: Mapping[str, Tensor],
-    style_weights: Mapping[str, float] | Sequence[tuple[str, float]],
-) -> Tensor:
-    r"""Style cost over several layers.
+def style_cost(a_S: dict, a_G: dict, style_weights: StyleWeights, *, check_finite: bool = True) -> Tensor:
+    r"""Style cost over several layers: ``style_cost_from_grams`` with each $G^{(S)}_{gram} = A_S A_S^T$.
 
     $$J_{style}(S,G) = \sum_l \lambda^{[l]} J^{[l]}_{style}(S,G)$$
 
-    with $J^{[l]}_{style}$ as in ``layer_style_cost``. It computes each layer's
-    $G^{(S)}_{gram}$ and hands over to the kernel of ``style_cost_from_grams``.
-    ``style_weights`` is ``{layer: λ}`` or the course's ``[(layer, λ), ...]``; layers of a_S / a_G
-    that it does not name are ignored.
-
-    Shapes: a_S[l], a_G[l]: (1, n_C, n_H, n_W) for each layer l (n_C, n_H, n_W vary with l)
-    -> scalar tensor ()
+    Shapes: a_S[l], a_G[l]: (1, n_C, n_H, n_W) for each layer l (n_C, n_H, n_W vary with l) -> scalar tensor ()
     """
-    where = "style_cost"
-    pairs = _style_pairs(where, style_weights)
-    _check_has_layers(where, "a_S", a_S, pairs)
-    _check_has_layers(where, "a_G", a_G, pairs)
-    for layer, _ in pairs:
-        _check_pair(f"{where}[{layer!r}]", "a_S", a_S[layer], "a_G", a_G[layer])
-    return _style_cost(a_S, a_G, pairs)
+    pairs = check.style_layers("style_cost", style_weights, check_finite, a_S=a_S, a_G=a_G)
+    grams_S = {name: gram_matrix(unroll(a_S[name]), check_finite=False) for name, _ in pairs}  # {l: (n_C, n_C)}
+    return style_cost_from_grams(grams_S, a_G, pairs, check_finite=False)  # ()
 
 
-def total_cost(
-    J_content: Tensor | float,
-    J_style: Tensor | float,
-    alpha: float = 10.0,
-    beta: float = 40.0,
-    J_tv: Tensor | float | None = None,
-    tv_weight: float = 0.0,
-) -> Tensor | float:
+def total_cost(J_content, J_style, alpha=10.0, beta=40.0, J_tv=None, tv_weight=0.0, *, check_finite=True):
     r"""Total cost: the quantity the optimizer minimizes over the pixels of G.
 
     $$J(G) = \alpha J_{content}(C,G) + \beta J_{style}(S,G) \;\; [+\, w_{tv} J_{tv}(G)]$$
 
-    The bracketed term is added only when ``tv_weight != 0``. α = 10, β = 40 are the course's
-    defaults; the right values depend on the layers, the weights' preprocessing and the cost
-    constants, so the presets re-tune them.
+    The bracketed term is added only when ``tv_weight != 0`` (so 0·inf never makes J NaN). α = 10, β = 40
+    are the course's defaults; the presets re-tune them for their layers and preprocessing.
 
-    Shapes: J_content, J_style, J_tv: scalar tensors () (or Python numbers) -> scalar tensor ()
-    (a Python float when every input is a number)
+    Shapes: J_content, J_style, J_tv: scalar tensors () or Python numbers -> scalar tensor () (a float
+    when every input is a number)
     """
-    where = "total_cost"
-    _check_scalar(where, "J_content", J_content)
-    _check_scalar(where, "J_style", J_style)
-    _check_weight(where, "alpha", alpha)
-    _check_weight(where, "beta", beta)
-    _check_weight(where, "tv_weight", tv_weight)
-    if J_tv is None:
-        if tv_weight != 0:
-            raise ValueError(
-                f"{where}: tv_weight={tv_weight!r} but J_tv is None; pass J_tv=tv_cost(G) or "
-                f"tv_weight=0."
-            )
-    else:
-        _check_scalar(where, "J_tv", J_tv)
-    return _total_cost(J_content, J_style, alpha, beta, J_tv, tv_weight)
+    check.total_inputs("total_cost", J_content, J_style, alpha, beta, J_tv, tv_weight, check_finite)
+    J = alpha * J_content + beta * J_style  # ()
+    return J + tv_weight * J_tv if tv_weight != 0 else J  # ()
 
 
-def tv_cost(G: Tensor) -> Tensor:
-    r"""Total variation of an image: how much neighbouring pixels differ.
+def tv_cost(G: Tensor, *, check_finite: bool = True) -> Tensor:
+    r"""Total variation of an image: how much neighbouring pixels differ (zero exactly on a constant image).
 
-    $$J_{tv}(G) = \frac{1}{3 H W} \left[ \sum_{c=1}^{3} \sum_{i=1}^{H-1} \sum_{j=1}^{W} (G_{c,i+1,j} - G_{c,i,j})^2
-      + \sum_{c=1}^{3} \sum_{i=1}^{H} \sum_{j=1}^{W-1} (G_{c,i,j+1} - G_{c,i,j})^2 \right]$$
+    $$J_{tv}(G) = \frac{1}{3 H W} \Big[ \sum_{c,i,j} (G_{c,i+1,j} - G_{c,i,j})^2
+                                   + \sum_{c,i,j} (G_{c,i,j+1} - G_{c,i,j})^2 \Big]$$
 
-    Squared (not absolute) differences keep it smooth. Dividing by the number of values 3HW (a mean)
-    makes its weight independent of the resolution. It is zero exactly on a constant image.
-    float16/bfloat16 inputs are summed in float32 and give a float32 result.
+    Squared differences keep it smooth; the mean over the 3HW values makes its weight independent of size.
 
     Shapes: G: (1, 3, H, W) -> scalar tensor ()
     """
-    _check_tensor("tv_cost", "G", G)
-    if G.dim() != 4 or G.shape[0] != 1 or G.shape[1] != 3:
-        raise ValueError(
-            f"tv_cost: expected G of shape (1, 3, H, W) (one RGB image with its batch dimension), "
-            f"got {_shape(G)}."
-        )
-    _check_floating("tv_cost", "G", G)
-    _check_finite("tv_cost", "G", G)
-    return _tv_cost(G)
+    n_ch, H, W = check.image("tv_cost", check_finite, G=G)
+    G = _accurate(G)  # (1, 3, H, W)
+    d_down = G[:, :, 1:, :] - G[:, :, :-1, :]  # (1, 3, H-1, W)
+    d_right = G[:, :, :, 1:] - G[:, :, :, :-1]  # (1, 3, H, W-1)
+    return (torch.sum(d_down**2) + torch.sum(d_right**2)) / (n_ch * H * W)  # ()
 
 
 def seed_style_constant_variant(a_S: Tensor, a_G: Tensor) -> Tensor:
     r"""The style cost with the constant printed in the seed write-up, kept only for the lesson.
 
-    $$J^{[l]}_{seed}(S,G) = \frac{1}{(4 n_H n_W n_C)^2} \sum_{i,j} \left(G^{(S)}_{gram,ij} - G^{(G)}_{gram,ij}\right)^2$$
+    $$J^{[l]}_{seed}(S,G) = \frac{1}{(4 n_H n_W n_C)^2} \sum_{i,j} (G^{(S)}_{gram,ij} - G^{(G)}_{gram,ij})^2$$
 
-    This constant is a misprint: Gatys 2016 and the course divide by $4 n_C^2 (n_H n_W)^2$. Since
-    $(4 n_H n_W n_C)^2 = 16 n_C^2 (n_H n_W)^2$, this is exactly $\frac14$ of ``layer_style_cost``:
-    using it is the same as using $\beta/4$, nothing more. It is computed from its own formula (not
-    as ``layer_style_cost / 4``) so that the lesson's comparison checks something. Do not use it
-    for optimization.
+    A misprint: $(4 n_H n_W n_C)^2 = 16 n_C^2 (n_H n_W)^2$, so this is exactly $\frac14$ of
+    ``layer_style_cost``, the same as using $\beta/4$. Computed from its own formula so that the lesson's
+    comparison checks something. Do not use it for optimization.
 
     Shapes: a_S, a_G: (1, n_C, n_H, n_W) -> scalar tensor ()
     """
-    _check_pair("seed_style_constant_variant", "a_S", a_S, "a_G", a_G)
-    return _seed_style_constant_variant(a_S, a_G)
+    n_C, n_H, n_W = check.same_layer("seed_style_constant_variant", a_S=a_S, a_G=a_G)
+    G_gram_S = gram_matrix(unroll(a_S), check_finite=False)  # (n_C, n_C)
+    G_gram_G = gram_matrix(unroll(a_G), check_finite=False)  # (n_C, n_C)
+    return torch.sum((G_gram_S - G_gram_G) ** 2) / (4 * n_H * n_W * n_C) ** 2  # ()
+
+
+# --- precision ----------------------------------------------------------------------------------------------
+
+
+def _accurate(t: Tensor) -> Tensor:
+    # A float16/bfloat16 sum of many squares loses digits (bfloat16 keeps about 3) and float16 overflows
+    # past 65504; Gram entries of real activations exceed that easily. Summing in float32 keeps them.
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def _autocast_off(device_type: str):
+    # Under torch.autocast, matmul is cast down to half precision even when its inputs were upcast.
+    try:
+        return torch.autocast(device_type=device_type, enabled=False)
+    except RuntimeError:  # device types autocast does not know (e.g. "meta") never autocast
+        return contextlib.nullcontext()
+
+
+# --- old private names, kept only until tiling.py and benchmarks/ablations.py call the public functions -----
+
+
+def _unroll(a: Tensor) -> Tensor:
+    return unroll(a)
+
+
+def _gram_matrix(A: Tensor) -> Tensor:
+    return gram_matrix(A, check_finite=False)
+
+
+def _tv_cost(G: Tensor) -> Tensor:
+    return tv_cost(G, check_finite=False)

@@ -185,6 +185,9 @@ def load_pair(content, style, config: Config) -> tuple[torch.Tensor, torch.Tenso
 class Objective:
     """J(G) for fixed C and S: the targets are computed once, ``__call__`` gives all costs of one G.
 
+    Each cost is the function of ``costs.py`` (one copy of each formula). The targets are checked once, here;
+    each step skips the NaN/inf scan (``check_finite=False``), since ``run`` checks every step's total.
+
     Shapes: G (1, 3, H, W) -> dict of scalar tensors: content, style, style:<layer>, tv, total.
     """
 
@@ -197,13 +200,10 @@ class Objective:
             a_C = self._features(C, config.layers)
             a_S = self._features(S, list(self.style_weights))
             self.a_C = a_C[config.content_layer].float()  # (1, n_C, n_H, n_W)
-            # S may differ in size from G. A Gram matrix sums over the M = n_H·n_W positions, so the style
-            # target is rescaled by M_G / M_S: the cost is then the README's formula as if S had G's size
-            # (exactly it when the sizes agree).
-            self.grams_S = {}
-            for layer, a in a_S.items():
-                M_S, M_G = a.shape[-2] * a.shape[-1], a_C[layer].shape[-2] * a_C[layer].shape[-1]
-                self.grams_S[layer] = costs.gram_matrix(costs.unroll(a.float())) * (M_G / M_S)  # (n_C, n_C)
+            # S may differ in size from G (which has C's size): each target is S's Gram matrix as if S had G's
+            # M_G = n_H·n_W positions at that layer.
+            self.grams_S = {layer: costs.rescaled_gram(a, M_G=a_C[layer].shape[-2] * a_C[layer].shape[-1])
+                            for layer, a in a_S.items()}  # {layer: (n_C, n_C)}
 
     def _features(self, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
         if self.config.channels_last:
@@ -214,15 +214,14 @@ class Objective:
     def __call__(self, G: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.config
         acts = self._features(G, cfg.layers)
-        out = {"content": costs._content_cost(self.a_C, acts[cfg.content_layer].float())}
-        style = 0.0
-        for layer, weight in self.style_weights.items():
-            J_layer = costs._layer_style_cost_from_gram(self.grams_S[layer], acts[layer])
-            out[f"style:{layer}"] = J_layer
-            style = style + weight * J_layer
-        out["style"] = style
-        out["tv"] = costs._tv_cost(G) if cfg.tv_weight > 0 else G.new_zeros(())
-        out["total"] = cfg.alpha * out["content"] + cfg.beta * style + cfg.tv_weight * out["tv"]
+        out = {"content": costs.content_cost(self.a_C, acts[cfg.content_layer], check_finite=False)}
+        J_style, J_layers = costs.style_cost_from_grams(self.grams_S, acts, self.style_weights, per_layer=True,
+                                                        check_finite=False)
+        out.update({f"style:{layer}": J for layer, J in J_layers.items()})
+        out["style"] = J_style
+        out["tv"] = costs.tv_cost(G, check_finite=False) if cfg.tv_weight > 0 else G.new_zeros(())
+        out["total"] = costs.total_cost(out["content"], out["style"], cfg.alpha, cfg.beta, out["tv"], cfg.tv_weight,
+                                        check_finite=False)
         return out
 
 

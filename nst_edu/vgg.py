@@ -280,6 +280,7 @@ class VGG19Features(nn.Module):
                     target.copy_(value)
 
     def forward(self, x: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """``{layer: a^[l]}`` for ``layers`` (default: those it was built for), any up to its deepest layer."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"VGG19Features expects an RGB image of shape (1, 3, H, W), got {tuple(x.shape)}")
         wanted = self.layers if layers is None else tuple(check_layers(layers))
@@ -300,7 +301,10 @@ class VGG19Features(nn.Module):
         remaining = set(wanted)
         h = self.preprocess(x)
         for name, module in self.body.items():
-            h = module(h)
+            if isinstance(module, nn.ReLU) and module.inplace and "conv" + name[4:] in out:
+                h = torch.relu(h)  # not in place: the conv output it would overwrite is returned
+            else:
+                h = module(h)
             if name in remaining:
                 out[name] = h
                 remaining.discard(name)

@@ -17,6 +17,7 @@ from nst_edu.costs import (
     gram_matrix,
     layer_style_cost,
     layer_style_cost_from_gram,
+    rescaled_gram,
     seed_style_constant_variant,
     style_cost,
     style_cost_from_grams,
@@ -350,7 +351,7 @@ def test_style_cost_matches_loop_reference_and_ignores_extra_layers():
     a_S, a_G = two_layer_activations()
     a_G["conv4_2"] = rand(1, 2, 2, 2, seed=99)  # e.g. the content layer: not named, so not used
     weights = {"conv1_1": 0.2, "conv2_1": 0.7}
-    expected = sum(w * ref_layer_style(a_S[l], a_G[l]) for l, w in weights.items())
+    expected = sum(w * ref_layer_style(a_S[layer], a_G[layer]) for layer, w in weights.items())
     assert style_cost(a_S, a_G, weights).item() == pytest.approx(expected, rel=1e-10)
 
 
@@ -359,7 +360,7 @@ def test_style_cost_mapping_and_pairs_agree_and_from_grams_agrees():
     pairs = [("conv1_1", 0.2), ("conv2_1", 0.7)]
     J = style_cost(a_S, a_G, pairs)
     assert torch.equal(J, style_cost(a_S, a_G, dict(pairs)))
-    grams = {l: ref_gram(ref_unroll(a)) for l, a in a_S.items()}
+    grams = {layer: ref_gram(ref_unroll(a)) for layer, a in a_S.items()}
     assert torch.allclose(style_cost_from_grams(grams, a_G, pairs), J, rtol=1e-12)
 
 
@@ -378,14 +379,14 @@ def test_style_cost_is_linear_in_the_weights():
 def test_style_cost_zero_for_identical_inputs_and_permutation_invariant():
     a_S, _ = two_layer_activations()
     weights = {"conv1_1": 0.2, "conv2_1": 0.2}
-    assert style_cost(a_S, {l: a.clone() for l, a in a_S.items()}, weights).item() == 0.0
+    assert style_cost(a_S, {layer: a.clone() for layer, a in a_S.items()}, weights).item() == 0.0
     a_S, a_G = two_layer_activations(seed=40)
     g = torch.Generator().manual_seed(41)
     shuffled = {}
-    for l, a in a_G.items():
+    for layer, a in a_G.items():
         _, n_C, n_H, n_W = a.shape
         perm = torch.randperm(n_H * n_W, generator=g)
-        shuffled[l] = a.reshape(1, n_C, -1)[:, :, perm].reshape(a.shape)
+        shuffled[layer] = a.reshape(1, n_C, -1)[:, :, perm].reshape(a.shape)
     J = style_cost(a_S, a_G, weights)
     assert torch.allclose(style_cost(a_S, shuffled, weights), J, rtol=1e-10)
 
@@ -399,6 +400,56 @@ def test_style_cost_gradcheck():
         return style_cost({"x": s_x, "y": s_y}, {"x": g_x, "y": g_y}, weights)
 
     assert torch.autograd.gradcheck(f, (s_x, s_y, g_x, g_y))
+
+
+# ------------------------------------------------------------------------------------------------
+# rescaled_gram
+# ------------------------------------------------------------------------------------------------
+
+
+def test_rescaled_gram_hand_example():
+    # a_S: n_C = 1, n_H = 1, n_W = 2, values [1, 2] -> G_S = 1 + 4 = 5, M_S = 2.
+    # For a G with M_G = 6 positions: 5 * 6 / 2 = 15.
+    a_S = torch.tensor([[[[1.0, 2.0]]]])  # (1, 1, 1, 2)
+    assert rescaled_gram(a_S, 6).tolist() == [[15.0]]
+    assert rescaled_gram(a_S, 1).tolist() == [[2.5]]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("M_G", [1, 3, 20])
+def test_rescaled_gram_matches_loop_reference(shape, M_G):
+    a_S = rand(*shape, seed=50)
+    _, n_C, n_H, n_W = shape
+    expected = ref_gram_loops(a_S) * M_G / (n_H * n_W)
+    got = rescaled_gram(a_S, M_G)
+    assert got.shape == (n_C, n_C)
+    assert torch.allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_rescaled_gram_at_the_same_size_is_the_gram_matrix(shape):
+    a_S = rand(*shape, seed=51)
+    assert torch.equal(rescaled_gram(a_S, shape[2] * shape[3]), gram_matrix(unroll(a_S)))
+
+
+def test_rescaled_gram_gradcheck():
+    a_S = rand(1, 3, 2, 3, seed=52, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: rescaled_gram(a, 4), (a_S,))
+
+
+def test_rescaled_gram_of_a_tiled_style_equals_the_untiled_one():
+    # The same texture over 4x the positions has a 4x larger Gram matrix; rescaled to the untiled size, the
+    # same matrix, and so the same style cost against any G of that size.
+    a_S = rand(1, 4, 3, 5, seed=53)
+    tiled = a_S.repeat(1, 1, 2, 2)  # (1, 4, 6, 10)
+    M_G = 3 * 5
+    assert torch.allclose(gram_matrix(unroll(tiled)), 4 * gram_matrix(unroll(a_S)), rtol=1e-12)
+    assert torch.allclose(rescaled_gram(tiled, M_G), gram_matrix(unroll(a_S)), rtol=1e-12)
+    a_G = rand(1, 4, 3, 5, seed=54)
+    J = layer_style_cost_from_gram(rescaled_gram(tiled, M_G), a_G)
+    assert torch.allclose(J, layer_style_cost(a_S, a_G), rtol=1e-10)
+    G_sym = rescaled_gram(tiled, 7)
+    assert torch.equal(G_sym, G_sym.T) and torch.linalg.eigvalsh(G_sym).min() > -1e-10
 
 
 # ------------------------------------------------------------------------------------------------
@@ -606,7 +657,7 @@ def test_style_cost_rejects_bad_activation_and_names_the_layer(bad, shape):
     weights = {"conv1_1": 0.5, "conv2_1": 0.5}
     with pytest.raises(ValueError, match=r"'conv2_1'.*" + _msg(shape)):
         style_cost(a_S, a_G, weights)
-    grams = {l: gram_matrix(unroll(a)) for l, a in a_S.items()}
+    grams = {layer: gram_matrix(unroll(a)) for layer, a in a_S.items()}
     with pytest.raises(ValueError, match=r"'conv2_1'.*" + _msg(shape)):
         style_cost_from_grams(grams, a_G, weights)
 
@@ -685,43 +736,113 @@ def test_non_tensor_input_is_a_value_error():
         gram_matrix([[1.0]])
 
 
+@pytest.mark.parametrize("M_G", [0, -4, 2.5, True, "4", None])
+def test_rescaled_gram_rejects_a_bad_number_of_positions(M_G):
+    with pytest.raises(ValueError, match=r"rescaled_gram: expected M_G = n_H·n_W, a whole number >= 1"):
+        rescaled_gram(GOOD, M_G)
+
+
+@pytest.mark.parametrize("bad,shape", BAD_ACTIVATIONS)
+def test_rescaled_gram_rejects_bad_activations(bad, shape):
+    with pytest.raises(ValueError, match="rescaled_gram: .*" + _msg(shape)):
+        rescaled_gram(bad, 4)
+
+
 # ------------------------------------------------------------------------------------------------
-# Private kernels (the loop's hot path) equal the public functions
+# One copy of each formula; check_finite=False (the loop's path) skips only the NaN/inf scan
 # ------------------------------------------------------------------------------------------------
 
 
-def test_private_kernels_equal_public_functions():
+def test_costs_has_no_private_copies_of_the_formulas():
+    # Only the two precision helpers are private; every formula is a public function. _unroll, _gram_matrix and
+    # _tv_cost are one-line aliases of the public functions, kept until tiling.py and benchmarks/ stop using them.
+    private = {n for n, v in vars(costs).items() if n.startswith("_") and callable(v) and not n.startswith("__")}
+    assert private <= {"_accurate", "_autocast_off", "_unroll", "_gram_matrix", "_tv_cost"}
+    A, G = rand(3, 7, seed=33), rand(1, 3, 4, 5, seed=34)
+    for alias, public, x in [("_unroll", unroll, A.reshape(1, 3, 7, 1)), ("_gram_matrix", gram_matrix, A),
+                             ("_tv_cost", tv_cost, G)]:
+        if hasattr(costs, alias):
+            assert torch.equal(getattr(costs, alias)(x), public(x))
+
+
+def test_check_finite_false_gives_the_same_values():
     a, b = rand(1, 4, 3, 5, seed=30), rand(1, 4, 3, 5, seed=31)
     G = rand(1, 3, 6, 5, seed=32)
-    assert torch.equal(costs._unroll(a), unroll(a))
-    assert torch.equal(costs._content_cost(a, b), content_cost(a, b))
     A = unroll(a)
-    assert torch.equal(costs._gram_matrix(A), gram_matrix(A))
     G_S = gram_matrix(A)
-    assert torch.equal(
-        costs._layer_style_cost_from_gram(G_S, b), layer_style_cost_from_gram(G_S, b)
-    )
-    assert torch.equal(costs._layer_style_cost(a, b), layer_style_cost(a, b))
-    assert torch.equal(costs._seed_style_constant_variant(a, b), seed_style_constant_variant(a, b))
     a_S, a_G = two_layer_activations()
-    weights = {"conv1_1": 0.2, "conv2_1": 0.7}
-    grams = {l: gram_matrix(unroll(x)) for l, x in a_S.items()}
-    for w in (weights, list(weights.items())):
-        assert torch.equal(costs._style_cost(a_S, a_G, w), style_cost(a_S, a_G, w))
-        assert torch.equal(
-            costs._style_cost_from_grams(grams, a_G, w), style_cost_from_grams(grams, a_G, w)
-        )
-    assert torch.equal(costs._tv_cost(G), tv_cost(G))
+    grams = {layer: gram_matrix(unroll(x)) for layer, x in a_S.items()}
+    w = {"conv1_1": 0.2, "conv2_1": 0.7}
     Jc, Js, Jt = torch.tensor(1.5), torch.tensor(2.5), torch.tensor(0.5)
-    args = (Jc, Js, 3.0, 4.0, Jt, 2.0)
-    assert torch.equal(costs._total_cost(*args), total_cost(*args))
+    for f, args in [
+        (content_cost, (a, b)),
+        (gram_matrix, (A,)),
+        (rescaled_gram, (a, 7)),
+        (layer_style_cost_from_gram, (G_S, b)),
+        (layer_style_cost, (a, b)),
+        (style_cost, (a_S, a_G, w)),
+        (style_cost_from_grams, (grams, a_G, list(w.items()))),
+        (tv_cost, (G,)),
+        (total_cost, (Jc, Js, 3.0, 4.0, Jt, 2.0)),
+    ]:
+        assert torch.equal(f(*args, check_finite=False), f(*args)), f.__name__
 
 
-def test_private_kernels_skip_the_finiteness_check():
-    # The hot path must not sync with the device: a NaN goes through the kernel untouched.
+def test_check_finite_false_lets_nan_through_but_still_checks_shapes():
+    # The loop's path must not scan every activation for NaN each step: a NaN goes through untouched.
     bad = _with(GOOD, float("nan"))
-    assert torch.isnan(costs._content_cost(GOOD, bad))
-    assert torch.isnan(costs._layer_style_cost_from_gram(torch.eye(2), bad))
+    assert torch.isnan(content_cost(GOOD, bad, check_finite=False))
+    assert torch.isnan(layer_style_cost_from_gram(torch.eye(2), bad, check_finite=False))
+    assert torch.isnan(style_cost_from_grams({"l": torch.eye(2)}, {"l": bad}, {"l": 1.0}, check_finite=False))
+    assert torch.isnan(tv_cost(_with(torch.rand(1, 3, 4, 4), float("nan")), check_finite=False))
+    assert torch.isnan(total_cost(torch.tensor(float("nan")), torch.tensor(1.0), check_finite=False))
+    with pytest.raises(ValueError, match="matching"):
+        content_cost(GOOD, torch.rand(1, 2, 3, 4), check_finite=False)
+    with pytest.raises(ValueError, match=re.escape("(n_C, n_C) = (2, 2)")):
+        layer_style_cost_from_gram(torch.eye(3), GOOD, check_finite=False)
+
+
+def test_the_loop_objective_calls_these_functions(monkeypatch, tiny_pair):
+    # transfer.Objective holds no formula of its own: each of its costs is one call of a public function here.
+    from nst_edu import transfer
+    from nst_edu.config import preset
+
+    calls = []
+
+    def spy(name):
+        real = getattr(costs, name)
+
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(costs, name, wrapper)
+
+    for name in ("rescaled_gram", "content_cost", "style_cost_from_grams", "tv_cost", "total_cost"):
+        spy(name)
+    C, S = tiny_pair
+    cfg = preset("gatys", size=64, precision="float32", weights="random", tv_weight=0.5)
+    objective = transfer.Objective(transfer.build_model(cfg), C, S, cfg)
+    assert calls == ["rescaled_gram"] * len(cfg.style_layers)
+    calls.clear()
+    out = objective(torch.rand_like(C))
+    assert sorted(calls) == ["content_cost", "style_cost_from_grams", "total_cost", "tv_cost"]
+    assert torch.equal(
+        out["total"], cfg.alpha * out["content"] + cfg.beta * out["style"] + cfg.tv_weight * out["tv"]
+    )
+
+
+def test_style_cost_from_grams_per_layer_gives_each_unweighted_layer_cost():
+    a_S, a_G = two_layer_activations()
+    a_G["conv4_2"] = rand(1, 2, 2, 2, seed=99)  # not named in the weights: not in the per-layer dict
+    grams = {layer: gram_matrix(unroll(x)) for layer, x in a_S.items()}
+    w = [("conv2_1", 0.7), ("conv1_1", 0.2)]
+    J, J_layers = style_cost_from_grams(grams, a_G, w, per_layer=True)
+    assert list(J_layers) == ["conv2_1", "conv1_1"]
+    for layer, _ in w:
+        assert torch.equal(J_layers[layer], layer_style_cost(a_S[layer], a_G[layer]))
+    assert torch.equal(J, style_cost_from_grams(grams, a_G, w))
+    assert torch.equal(J, 0.7 * J_layers["conv2_1"] + 0.2 * J_layers["conv1_1"])
 
 
 # ------------------------------------------------------------------------------------------------

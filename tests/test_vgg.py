@@ -109,6 +109,25 @@ def test_truncates_at_deepest_layer_and_returns_requested_order():
     assert (out["conv1_1"] < 0).any()
 
 
+def test_conv_layer_asked_at_forward_time_is_not_overwritten_by_an_in_place_relu():
+    # Built for relu2_1 only, the network runs relu1_1 and relu2_1 in place; asked at call time for conv1_1
+    # and conv2_1, it must still return the convolutions' outputs, as a network built for them does.
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    layers = ["conv1_1", "relu1_1", "conv2_1", "relu2_1"]
+    built_for = vgg.VGG19Features("random", layers=layers)(x)
+    model = vgg.VGG19Features("random", layers=["relu2_1"])
+    out = model(x, layers=layers)
+    for name in layers:
+        torch.testing.assert_close(out[name], built_for[name], rtol=0, atol=0)
+    assert out["conv1_1"].min() < 0 and out["conv2_1"].min() < 0
+    assert torch.equal(out["relu1_1"], out["conv1_1"].clamp(min=0))
+    # The in-place ReLUs it was built with still run where nobody reads the conv output.
+    assert model(x)["relu2_1"].min() == 0
+    x.requires_grad_(True)
+    model(x, layers=["conv2_1"])["conv2_1"].sum().backward()  # no "modified by an inplace operation"
+    assert x.grad.abs().sum() > 0
+
+
 def test_avg_pooling_differs_from_max():
     x = torch.rand(1, 3, 32, 32)
     a = vgg.VGG19Features("random", layers=["pool1"], pooling="max")(x)["pool1"]
