@@ -68,8 +68,8 @@ class _SymmetricGram(torch.autograd.Function):
         return (grad + grad.T) @ A  # (n_C, n_C) @ (n_C, M) -> (n_C, M)
 
 
-def symmetric_gram(A):
-    """A drop-in for ``costs._gram_matrix`` (a proposal measured here, not used by nst_edu yet)."""
+def symmetric_gram(A, *, check_finite=True):
+    """A drop-in for ``costs.gram_matrix`` (a proposal measured here, not used by nst_edu yet)."""
     A = costs._accurate(A)
     with costs._autocast_off(A.device.type):
         return _SymmetricGram.apply(A)
@@ -79,11 +79,11 @@ class PatchedGram:
     """Use ``symmetric_gram`` inside ``costs`` while a step runs."""
 
     def __enter__(self):
-        self.saved = costs._gram_matrix
-        costs._gram_matrix = symmetric_gram
+        self.saved = costs.gram_matrix
+        costs.gram_matrix = symmetric_gram  # the loop's layer_style_cost_from_gram looks it up at call time
 
     def __exit__(self, *exc):
-        costs._gram_matrix = self.saved
+        costs.gram_matrix = self.saved
 
 
 def bf16_weights(model):
