@@ -9,8 +9,12 @@ How it fails (docs/robustness.md has the table of messages):
   damaged weights, existing outputs) is one sentence on stderr and exit code 2, checked before any
   optimization starts and before anything is written;
 - a cost that becomes NaN or infinite: the last image with finite costs is saved, one sentence, exit code 1;
-- Ctrl-C (SIGINT) during the optimization: the result so far is saved (run.json says ``"stopped":
-  "interrupt"``), exit code 130;
+- Ctrl-C (SIGINT), SIGTERM (``timeout``, ``kill``, a batch scheduler, a Jupyter server stopping) or SIGHUP (a
+  closed terminal) during the optimization: the result so far is saved (run.json says ``"stopped":
+  "interrupt"``), exit code 128 + the signal's number (130, 143, 129); before the optimization: one sentence,
+  nothing written; while saving: the outputs are finished first (a second signal stops at once);
+- an output folder belongs to one run at a time (``<out>/.nst-edu.lock`` holds its pid; a second run is refused,
+  a lock left by a dead process is taken over);
 - every file is written to a temporary file and renamed, so a failure never leaves a half-written file.
 
 What it is not: no optimization logic of its own.
@@ -21,19 +25,52 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import __version__
+from . import __version__, fileio
+
+if TYPE_CHECKING:
+    from .config import Config
 
 OUTPUT_FILES = ("result.png", "progress.gif", "losses.png", "history.csv", "run.json")
 CHECKPOINT_DIR = "checkpoint"
+_STATE_FILE = (
+    "state.pt"  # checkpoint.STATE_FILE, not imported here: that would import torch before the handlers
+)
 EXIT_USER_ERROR, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130  # 130 = 128 + SIGINT, as shells report Ctrl-C
+# A signal stops a run like Ctrl-C; the exit code is 128 + its number, as a shell reports a process it killed.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+EXIT_CODES = {int(sig): 128 + int(sig) for sig in STOP_SIGNALS}  # SIGINT 130, SIGTERM 143, SIGHUP 129
 # Options that become Config fields (argparse dest names, which equal the field names).
-CONFIG_OPTIONS = ("size", "steps", "coarse_steps", "optimizer", "lr", "alpha", "beta", "tv_weight",
-                  "content_layer", "init", "noise_ratio", "style_scale", "weights", "pooling", "precision",
-                  "device", "seed", "frame_every", "history_size", "precondition")
+CONFIG_OPTIONS = (
+    "size",
+    "steps",
+    "coarse_steps",
+    "optimizer",
+    "lr",
+    "alpha",
+    "beta",
+    "tv_weight",
+    "content_layer",
+    "init",
+    "noise_ratio",
+    "style_scale",
+    "weights",
+    "pooling",
+    "precision",
+    "device",
+    "seed",
+    "frame_every",
+    "history_size",
+    "precondition",
+)
 
 
 class UserError(Exception):
@@ -62,46 +99,67 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nst-edu",
         description="Neural style transfer (Gatys et al. 2016): paint CONTENT in the style of STYLE.",
         epilog="Samples: content photos chelsea, astronaut, coffee…; styles stained_glass, swirls… "
-               "(nst-edu --list-samples). Example: nst-edu --content chelsea --style swirls --out out/. "
-               "Exit codes: 0 done, 1 stopped on a NaN/infinite cost (last good image saved), 2 bad input, "
-               "130 interrupted with Ctrl-C (result so far saved).",
+        "(nst-edu --list-samples). Example: nst-edu --content chelsea --style swirls --out out/. "
+        "Exit codes: 0 done, 1 stopped on a NaN/infinite cost (last good image saved), 2 bad input, "
+        "130 interrupted with Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (result so far saved).",
     )
     p.add_argument("--content", help="content image: a path, an http(s) URL or a sample name")
     p.add_argument("--style", help="style image: a path, an http(s) URL or a sample name")
-    p.add_argument("--out", help="output folder for result.png, progress.gif, losses.png, history.csv, run.json")
+    p.add_argument(
+        "--out", help="output folder for result.png, progress.gif, losses.png, history.csv, run.json"
+    )
     p.add_argument("--preset", choices=sorted(PRESETS), help="starting recipe (default: fast)")
-    p.add_argument("--size", type=_size,
-                   help="longer side of the result in pixels, or 'auto': the content image's own size, "
-                        "reduced to the largest that fits in free memory")
+    p.add_argument(
+        "--size",
+        type=_size,
+        help="longer side of the result in pixels, or 'auto': the content image's own size, "
+        "reduced to the largest that fits in free memory",
+    )
     p.add_argument("--steps", type=int, help="optimizer steps at full size")
     p.add_argument("--coarse-steps", type=int, help="steps at half size before the full-size steps")
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--history-size", type=int, metavar="M", help="L-BFGS: pairs of past steps kept")
-    p.add_argument("--precondition", type=float, metavar="K",
-                   help="L-BFGS: weight k of the low-frequency preconditioner (0: plain L-BFGS; fast: 1; "
-                        "k = 3 diverged in our tests: there is no line search)")
+    p.add_argument(
+        "--precondition",
+        type=float,
+        metavar="K",
+        help="L-BFGS: weight k of the low-frequency preconditioner (0: plain L-BFGS; fast: 1; "
+        "k = 3 diverged in our tests: there is no line search)",
+    )
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--alpha", type=float, help="content weight α")
     p.add_argument("--beta", type=float, help="style weight β")
     p.add_argument("--tv-weight", type=float, help="total-variation weight")
     p.add_argument("--content-layer", help="VGG-19 layer for the content cost, e.g. relu4_2")
-    p.add_argument("--style-layers", help="comma-separated style layers, optionally layer:λ, e.g. relu1_1:0.5,relu2_1")
+    p.add_argument(
+        "--style-layers", help="comma-separated style layers, optionally layer:λ, e.g. relu1_1:0.5,relu2_1"
+    )
     p.add_argument("--init", choices=KINDS, help="starting image")
     p.add_argument("--noise-ratio", type=float, help="noise ratio r of the starting image")
-    p.add_argument("--style-scale", type=float,
-                   help="the style image's longer side is size × style-scale (default 1; S and C may differ "
-                        "in size and aspect ratio)")
+    p.add_argument(
+        "--style-scale",
+        type=float,
+        help="the style image's longer side is size × style-scale (default 1; S and C may differ "
+        "in size and aspect ratio)",
+    )
     p.add_argument("--weights", choices=WEIGHT_SOURCES, help="VGG-19 weights (default: caffe, offline)")
     p.add_argument("--pooling", choices=POOLINGS)
     p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--device", choices=DEVICES)
     p.add_argument("--seed", type=int)
     p.add_argument("--frame-every", type=int, help="capture a GIF frame every N steps")
-    p.add_argument("--checkpoint-every", type=int, metavar="N",
-                   help="every N steps save the run's state to OUT/checkpoint/state.pt (for --resume)")
-    p.add_argument("--resume", metavar="DIR",
-                   help="continue the run saved in DIR (e.g. OUT/checkpoint) with its own settings; "
-                        "--content, --style and --out default to the ones it was started with")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="every N steps save the run's state to OUT/checkpoint/state.pt (for --resume)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the run saved in DIR (e.g. OUT/checkpoint) with its own settings; "
+        "--content, --style and --out default to the ones it was started with",
+    )
     p.add_argument("--mp4", action="store_true", help="also write progress.mp4")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -134,13 +192,23 @@ def _changes(args) -> dict:
     return changes
 
 
-def config_from_args(args) -> "Config":
+def config_from_args(args) -> Config:
     from .config import preset
 
     try:
         return preset(args.preset or "fast", **_changes(args))
     except (ValueError, TypeError) as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(_as_flags(str(exc))) from None
+
+
+def _as_flags(message: str) -> str:
+    """A Config message in command-line words: "lr must be …" -> "--lr must be …"."""
+    for field in (*CONFIG_OPTIONS, "style_layers"):
+        if message.startswith(field + " "):
+            return "--" + field.replace("_", "-") + message[len(field) :]
+    if message.startswith("style layer weight"):
+        return "--style-layers: " + message
+    return message
 
 
 def _one_sentence(exc: BaseException | str) -> str:
@@ -152,11 +220,19 @@ def _say(text: str) -> None:
     print(f"nst-edu: {text}", file=sys.stderr, flush=True)
 
 
+def _how(signum: int | None) -> str:
+    return (
+        "interrupted" if signum in (None, signal.SIGINT) else f"interrupted by {signal.Signals(signum).name}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    state = {"phase": "checks"}
+    # phase: "checks" (nothing written yet), "run" (the optimization), "stopping" (a signal stopped it),
+    # "save" (writing the outputs); lock: the --out folder's FolderLock; made: folders this run created.
+    state = {"phase": "checks", "signal": None, "lock": None, "made": []}
+    previous = _install_signal_handlers(state)
     try:
+        args = build_parser().parse_args(argv)
         return _main(args, state)
     except UserError as exc:
         _say(_one_sentence(exc))
@@ -164,9 +240,84 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         # Ctrl-C outside the optimization (which handles its own): while checking, nothing has been written;
         # while saving, each file already written is complete (written to a temporary file, then renamed).
-        _say("interrupted while saving; the files written so far are complete, the others unchanged."
-             if state["phase"] == "save" else "interrupted before the optimization started; nothing was written.")
-        return EXIT_INTERRUPTED
+        how = _how(state["signal"])
+        _say(
+            f"{how} while saving; the files written so far are complete, the others unchanged."
+            if state["phase"] == "save"
+            else f"{how} before the optimization started; nothing was written."
+        )
+        return EXIT_CODES.get(state["signal"], EXIT_INTERRUPTED)
+    finally:
+        _clean_up(state)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _install_signal_handlers(state: dict) -> dict:
+    """SIGINT, SIGTERM and SIGHUP stop the run like Ctrl-C; returns the handlers they replace."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # only the main thread may set handlers (cli.main called from a worker thread)
+
+    def on_signal(signum, frame):
+        first = state["signal"] is None
+        state["signal"] = state["signal"] or signum
+        phase = state["phase"]
+        if phase == "run" and first:
+            state["phase"] = "stopping"
+            raise KeyboardInterrupt  # transfer.run catches it and returns the result so far
+        if phase in ("run", "stopping"):
+            return  # the run is already stopping: the result still gets saved
+        if phase == "save":
+            if state.get("deferred"):
+                raise KeyboardInterrupt  # a second signal while saving: stop at once
+            state["deferred"] = True
+            _say(
+                f"{signal.Signals(signum).name} received while saving the outputs; finishing them first "
+                f"(send it again to stop at once)."
+            )
+            return
+        # Checks, model loading, imports: nothing has been written. The command leaves at once, with one
+        # sentence: a KeyboardInterrupt raised inside an import (torch takes seconds) can surface as another
+        # error. Called in-process (tests, a notebook), it must not end the caller's process: raise instead.
+        if not _standalone():
+            raise KeyboardInterrupt
+        _clean_up(state)
+        _say(f"{_how(signum)} before the optimization started; nothing was written.")
+        os._exit(EXIT_CODES.get(signum, EXIT_INTERRUPTED))
+
+    previous = {}
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # ignored on purpose (nohup, a background job of a shell): keep ignoring it
+        try:
+            previous[signum] = signal.signal(signum, on_signal)
+        except (OSError, ValueError):
+            pass
+    return previous
+
+
+def _standalone() -> bool:
+    """True when this process is the command itself (``nst-edu`` or ``python -m nst_edu``)."""
+    program = Path(sys.argv[0] if sys.argv and sys.argv[0] else "")
+    return program.name in ("nst-edu", "nst-edu.exe") or (
+        program.name == "__main__.py" and program.parent.name == "nst_edu"
+    )
+
+
+def _clean_up(state: dict) -> None:
+    """Release the --out lock; remove the folders this run created if it wrote nothing into them."""
+    lock = state.get("lock")
+    if lock is not None:
+        for folder in (lock.folder, lock.folder / CHECKPOINT_DIR):
+            fileio.remove_temporaries(folder, [*OUTPUT_FILES, "progress.mp4", _STATE_FILE])
+        lock.release()
+        state["lock"] = None
+    for folder in reversed(state.get("made", [])):
+        try:
+            folder.rmdir()  # only an empty folder: never anything a run wrote
+        except OSError:
+            break
+    state["made"] = []
 
 
 def _resume_settings(args):
@@ -191,8 +342,10 @@ def _resume_settings(args):
         differ.append("preset")
     if differ:
         flags = ", ".join("--" + name.replace("_", "-") for name in differ)
-        raise UserError(f"--resume continues the run in {args.resume} with the settings saved there; drop {flags} "
-                        f"(or start a new run without --resume)")
+        raise UserError(
+            f"--resume continues the run in {args.resume} with the settings saved there; drop {flags} "
+            f"(or start a new run without --resume)"
+        )
     if args.checkpoint_every is None:
         args.checkpoint_every = extra.get("checkpoint_every")
     return saved, config
@@ -209,30 +362,69 @@ def _partial_run_of(out: Path, config) -> bool:
         return False
 
 
-def _check_out(args, config, resuming: bool) -> Path:
-    """Refuse an --out that is a file, not writable, or holds outputs (unless --force) — before any work."""
+def _check_out(args, config, resuming: bool, state: dict) -> Path:
+    """Refuse an --out that is empty, a file, not writable, in use by another run, or that holds outputs (unless
+    --force) — before any work. Takes the folder's lock (creating the folder: the proof that it is writable)."""
+    if not str(args.out).strip():
+        raise UserError("--out is empty; give the name of a folder for the outputs, such as --out out")
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder; choose a folder name")
-    wanted = list(OUTPUT_FILES) + (["progress.mp4"] if args.mp4 else [])
-    if args.checkpoint_every:
-        wanted.append(f"{CHECKPOINT_DIR}/{_state_file()}")
-    existing = [name for name in wanted if (out / name).exists()]
-    if existing and not args.force and not (resuming and _partial_run_of(out, config)):
-        raise UserError(f"--out {out} already holds {', '.join(existing)}; pass --force to overwrite them or "
-                        f"choose another --out")
     ancestor = out
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(
+            f"--out {out} is inside {ancestor}, which is a file, not a folder; choose another folder"
+        )
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise UserError(f"cannot write to --out {out}: {ancestor} is not writable; choose another folder")
+    missing = []
+    folder = out
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    state["made"] = list(reversed(missing))  # outermost first; removed again if nothing is written
+    lock = fileio.FolderLock(out)
+    try:
+        state["lock"] = lock.acquire()
+    except fileio.FolderBusyError as exc:
+        owner = f" (pid {exc.pid})" if exc.pid is not None else ""
+        raise UserError(
+            f"--out {out} is in use by another nst-edu run{owner}; wait for it to finish or choose "
+            f"another --out"
+        ) from None
+    except OSError as exc:
+        raise UserError(
+            f"cannot write to --out {out} ({exc.strerror or exc}); choose another folder"
+        ) from None
+    wanted = list(OUTPUT_FILES) + (["progress.mp4"] if args.mp4 else [])
+    if args.checkpoint_every:
+        wanted.append(f"{CHECKPOINT_DIR}/{_STATE_FILE}")
+    existing = [name for name in wanted if (out / name).exists()]
+    if existing and not args.force and not (resuming and _partial_run_of(out, config)):
+        raise UserError(
+            f"--out {out} already holds {', '.join(existing)}; pass --force to overwrite them or "
+            f"choose another --out"
+        )
     return out
 
 
-def _state_file() -> str:
-    from .checkpoint import STATE_FILE
+def _check_device(name: str) -> None:
+    """Refuse a device this machine does not have, in one sentence (torch would fail later, deep inside)."""
+    import torch
 
-    return STATE_FILE
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise UserError(
+            "--device mps (Apple's Metal GPU) is not available on this machine; use --device auto "
+            "or --device cpu"
+        )
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError(
+            "--device cuda was asked for but no CUDA GPU is available; use --device auto or --device cpu"
+        )
 
 
 def _source(name: str, loaded):
@@ -279,21 +471,31 @@ def _main(args, phase: dict) -> int:
         raise UserError(f"missing --{', --'.join(missing)}; see nst-edu --help")
     if resume is None:
         config = config_from_args(args)
-    out = _check_out(args, config, resuming=resume is not None)
+    out = _check_out(args, config, resume is not None, phase)
+    _check_device(config.device)
     names = (f"the content image {args.content!r}", f"the style image {args.style!r}")
     try:
         device = transfer.resolve_device(config.device)
         # Loaded at their own size first: the exact aspect ratios make the sizes suggested in messages right.
         C0, S0 = images.load_image(args.content), images.load_image(args.style)
+        if args.size != "auto":
+            # Before any image is resized: a size far too large is refused here, not by the allocator.
+            C_hw = memory.resized_hw(C0.shape, config.size)
+            S_hw = memory.resized_hw(S0.shape, max(1, round(config.size * config.style_scale)))
+            memory.check_fits(config, C_hw, S_hw, device, names, source_shapes=(C0.shape, S0.shape))
         if args.size == "auto":
             largest = memory.largest_size_that_fits(config, C0.shape, S0.shape, device)
             if largest is None:
-                raise UserError(f"even the smallest size VGG-19 takes does not fit in the "
-                                f"{memory._gib(memory.available_bytes(device) or 0)} free on {device}; "
-                                f"free some memory")
+                raise UserError(
+                    f"even the smallest size VGG-19 takes does not fit in the "
+                    f"{memory._gib(memory.available_bytes(device) or 0)} free on {device}; "
+                    f"free some memory"
+                )
             config = config.replace(size=max(vgg.min_side(config.layers), min(max(C0.shape[-2:]), largest)))
-            _say(f"--size auto: {config.size} px (the image's own size is {max(C0.shape[-2:])} px, the "
-                 f"largest that fits in free memory {largest} px).")
+            _say(
+                f"--size auto: {config.size} px (the image's own size is {max(C0.shape[-2:])} px, the "
+                f"largest that fits in free memory {largest} px)."
+            )
         # A sample is painted (or cut) at the requested size, not resized from its default size: load it by name.
         C, S = transfer.load_pair(_source(args.content, C0), _source(args.style, S0), config)
         memory.check_fits(config, C.shape, S.shape, device, names, source_shapes=(C0.shape, S0.shape))
@@ -305,57 +507,108 @@ def _main(args, phase: dict) -> int:
         recorded = resume.get("extra", {}).get("fingerprints", {})
         changed = [k for k, v in recorded.items() if prints.get(k) != v]
         if changed:
-            raise UserError(f"the checkpoint in {args.resume} was made with another {' and '.join(changed)} image; "
-                            f"pass the same --content and --style as the interrupted run")
+            raise UserError(
+                f"the checkpoint in {args.resume} was made with another {' and '.join(changed)} image; "
+                f"pass the same --content and --style as the interrupted run"
+            )
+        _check_resumed_image(args.resume, resume, config, C.shape, S.shape, memory)
     writer = None
     if args.checkpoint_every:
         # Absolute paths, so that --resume works from any folder; samples and URLs stay as they are.
-        extra = {"content": _absolute(args.content), "style": _absolute(args.style), "out": str(out.resolve()),
-                 "checkpoint_every": int(args.checkpoint_every), "fingerprints": prints}
+        extra = {
+            "content": _absolute(args.content),
+            "style": _absolute(args.style),
+            "out": str(out.resolve()),
+            "checkpoint_every": int(args.checkpoint_every),
+            "fingerprints": prints,
+        }
         writer = _SafeCheckpoints(checkpoint.Writer(out / CHECKPOINT_DIR, extra))
     done = int(resume["step"]) if resume is not None else 0
-    _say(f"{tuple(C.shape[-2:])} content, {tuple(S.shape[-2:])} style, preset {args.preset or 'fast'}, "
-         f"{config.total_steps} {config.optimizer} step{'' if config.total_steps == 1 else 's'} on {device} in "
-         f"{transfer.resolve_precision(config.precision, device)}"
-         + (" (precision auto: bfloat16 only where this device runs it natively)" if config.precision == "auto"
-            else "")
-         + (f", resuming after step {done}" if resume is not None else ""))
-    phase["phase"] = "run"
+    _say(
+        f"{tuple(C.shape[-2:])} content, {tuple(S.shape[-2:])} style, preset {args.preset or 'fast'}, "
+        f"{config.total_steps} {config.optimizer} step{'' if config.total_steps == 1 else 's'} on {device} in "
+        f"{transfer.resolve_precision(config.precision, device)}"
+        + (
+            " (precision auto: bfloat16 only where this device runs it natively)"
+            if config.precision == "auto"
+            else ""
+        )
+        + (f", resuming after step {done}" if resume is not None else "")
+    )
     t0 = time.perf_counter()
+    result = None
     try:
-        result = transfer.run(C, S, config, progress=not args.quiet, checkpoint=writer,
-                              checkpoint_every=args.checkpoint_every or 0, resume=resume)
+        phase["phase"] = "run"  # from here a signal stops the run and its result is saved
+        result = transfer.run(
+            C,
+            S,
+            config,
+            progress=not args.quiet,
+            checkpoint=writer,
+            checkpoint_every=args.checkpoint_every or 0,
+            resume=resume,
+        )
+        phase["phase"] = "save"
     except transfer.NonFiniteCostError as exc:
+        phase["phase"] = "save"
         result = exc.result
         _say(f"{_one_sentence(exc)[:-1]}; the last image with finite costs is saved in {out}.")
     except (memory.TooLargeError, memory.TooSmallError) as exc:  # free memory shrank since the check
         raise UserError(str(exc)) from None
-    phase["phase"] = "save"
+    except KeyboardInterrupt:
+        if result is None:
+            raise  # before the first step: nothing to save
+        phase["phase"] = "save"  # a signal just after the run returned: its result is saved all the same
     try:
         paths = result.save(out, force=True)
         if args.mp4:
             paths["progress.mp4"] = animation.save_mp4(result.frames, out / "progress.mp4")
     except OSError as exc:
-        _say(f"could not write the outputs to {out} ({exc}); files written before are complete, the others "
-             f"unchanged.")
+        _say(
+            f"could not write the outputs to {out} ({exc}); files written before are complete, the others "
+            f"unchanged."
+        )
         return EXIT_FAILED
     rows = result.history.rows
     if rows:
         first, last = rows[0], rows[-1]
         n_steps = (len(rows) if result.stopped else len(rows) - 1) - done  # a finished run adds a last row
-        print(f"nst-edu: {n_steps} step{'' if n_steps == 1 else 's'} in {time.perf_counter() - t0:.1f} s; "
-              f"style cost {first['style']:.4g} -> {last['style']:.4g}, content cost {first['content']:.4g} -> "
-              f"{last['content']:.4g}, total {first['total']:.4g} -> {last['total']:.4g}"
-              + (f" (stopped: {result.stopped})" if result.stopped else ""))
+        print(
+            f"nst-edu: {n_steps} step{'' if n_steps == 1 else 's'} in {time.perf_counter() - t0:.1f} s; "
+            f"style cost {first['style']:.4g} -> {last['style']:.4g}, content cost {first['content']:.4g} -> "
+            f"{last['content']:.4g}, total {first['total']:.4g} -> {last['total']:.4g}"
+            + (f" (stopped: {result.stopped})" if result.stopped else "")
+        )
     for name, path in paths.items():
         print(f"  {name:13s} {path}")
+    signum = phase["signal"]
     if result.stopped == "interrupt":
         saved = writer is not None and (out / CHECKPOINT_DIR / checkpoint.STATE_FILE).exists()
         hint = f"; continue with: nst-edu --resume {out / CHECKPOINT_DIR}" if saved else ""
-        _say(f"interrupted after step {len(rows)} of {config.total_steps}; the result so far is saved in "
-             f"{out}{hint}.")
-        return EXIT_INTERRUPTED
+        _say(
+            f"{_how(signum)} after step {len(rows)} of {config.total_steps}; the result so far is saved in "
+            f"{out}{hint}."
+        )
+        return EXIT_CODES.get(signum, EXIT_INTERRUPTED)
+    if signum is not None:  # arrived while the outputs were written: they were finished first
+        _say(f"{_how(signum)} while saving; the outputs were finished first and are complete in {out}.")
+        return EXIT_CODES.get(signum, EXIT_INTERRUPTED)
     return EXIT_FAILED if result.stopped == "non-finite" else 0
+
+
+def _check_resumed_image(where, resume: dict, config, C_shape, S_shape, memory) -> None:
+    """The checkpoint's image must have the shape the content image has at the checkpoint's stage."""
+    from .checkpoint import stage_sides
+
+    step, got = resume["step"], tuple(resume["image"].shape[-2:])
+    stages = memory.stage_shapes(config, C_shape, S_shape)
+    wanted = {C_hw for scale, C_hw, _ in stages if max(C_hw) in stage_sides(config, step)}
+    if got not in wanted:
+        raise UserError(
+            f"the checkpoint in {where} has a bad image field: its size {got[0]}x{got[1]} is not the "
+            f"content image's {' or '.join(f'{h}x{w}' for h, w in sorted(wanted))} at step {step}; "
+            f"start the run again"
+        )
 
 
 if __name__ == "__main__":

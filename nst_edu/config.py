@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import numpy as np
 
 from . import noise, vgg
 
@@ -21,15 +24,70 @@ OPTIMIZERS = ("lbfgs", "adam")
 PRECISIONS = ("auto", "float32", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
-GATYS_STYLE_LAYERS = (("relu1_1", 0.2), ("relu2_1", 0.2), ("relu3_1", 0.2), ("relu4_1", 0.2), ("relu5_1", 0.2))
+GATYS_STYLE_LAYERS = (
+    ("relu1_1", 0.2),
+    ("relu2_1", 0.2),
+    ("relu3_1", 0.2),
+    ("relu4_1", 0.2),
+    ("relu5_1", 0.2),
+)
 # The course names Keras layers ("block1_conv1" … "block5_conv1"); a Keras Conv2D layer includes its ReLU,
 # so what the course calls conv1_1 is our relu1_1.
 COURSE_STYLE_LAYERS = GATYS_STYLE_LAYERS
 
 
+SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit seed
+
+
+def _show(value) -> str:
+    """repr of a value for a message; a NumPy scalar shows as its plain number."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _number(name: str, value, low: float, *, above: bool = False) -> float:
+    """``value`` as a finite float ≥ ``low`` (> ``low`` if ``above``); NumPy scalars welcome, booleans not."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {_show(value)} ({type(value).__name__})")
+    number = float(value)
+    if not math.isfinite(number) or number < low or (above and number == low):
+        raise ValueError(
+            f"{name} must be a finite number {'>' if above else '≥'} {low:g}, got {_show(value)}"
+        )
+    return number
+
+
+def _whole(name: str, value, low: int, high: int | None = None) -> int:
+    """``value`` as an int in [low, high]; NumPy integers welcome, booleans and floats not."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(
+            f"{name} must be a whole number ≥ {low}, got {_show(value)} ({type(value).__name__})"
+        )
+    number = int(value)
+    if number < low or (high is not None and number > high):
+        bound = f"between {low} and {high}" if high is not None else f"≥ {low}"
+        raise ValueError(f"{name} must be a whole number {bound}, got {_show(value)}")
+    return number
+
+
 def _as_layer_weights(value) -> tuple[tuple[str, float], ...]:
-    items = value.items() if isinstance(value, Mapping) else value
-    return tuple((str(name), float(weight)) for name, weight in items)
+    """((layer, λ_l), …) from a dict or a sequence of pairs; refuses a bare string, non-pairs, bad λ."""
+    if isinstance(value, str) or not isinstance(value, (Mapping, list, tuple)):
+        raise ValueError(
+            f"style_layers must be (layer, λ) pairs such as (('relu1_1', 1.0),) or a dict "
+            f"{{'relu1_1': 1.0}}, got {value!r}"
+        )
+    items = list(value.items() if isinstance(value, Mapping) else value)
+    pairs = []
+    for item in items:
+        if isinstance(item, str) or not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise ValueError(
+                f"style_layers must be (layer, λ) pairs such as (('relu1_1', 1.0),); {item!r} is not a pair"
+            )
+        name, weight = item
+        if not isinstance(name, str):
+            raise ValueError(f"style_layers: the layer name {name!r} is not a string")
+        pairs.append((name, _number(f"style layer weight λ for {name}", weight, 0.0)))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
@@ -49,66 +107,82 @@ class Config:
     optimizer: str = "lbfgs"  # lbfgs | adam
     lr: float = 1.0  # learning rate (L-BFGS step scale, or Adam's step in pixel units)
     steps: int = 200  # optimizer steps at full size
-    init: str = "white"  # noise.KINDS: content | style | white | uniform | gaussian | additive
+    init: str = "white"  # noise.KINDS: content | style | white | uniform | gaussian | additive | course-tf1
+    # | content-colour
     noise_ratio: float = 0.6  # r in G0 = clip((1 − r)·C + r·N), or the ± range for "additive"
     size: int = 256  # longer side of the content image, in pixels
     style_scale: float = 1.0  # the style image's longer side is size · style_scale
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | mps
-    precision: str = "float32"  # auto | float32 | bfloat16 (autocast of the VGG forward pass; costs stay float32);
+    precision: str = (
+        "float32"  # auto | float32 | bfloat16 (autocast of the VGG forward pass; costs stay float32);
+    )
     # auto: bfloat16 only where the device runs it natively (hardware.resolve_precision), else float32
     channels_last: bool = False  # NHWC memory layout for the convolutions
     coarse_steps: int = 0  # steps at size · coarse_scale before the full-size steps
     coarse_scale: float = 0.5
     history_size: int = 20  # L-BFGS: (s, y) pairs kept
-    precondition: float = 0.0  # L-BFGS: k in H₀ = γ (I + k Σ_f B_f), B_f the 2×2, 4×4, 8×8 block means (0: off;
+    precondition: float = (
+        0.0  # L-BFGS: k in H₀ = γ (I + k Σ_f B_f), B_f the 2×2, 4×4, 8×8 block means (0: off;
+    )
     # 1 in the fast preset; k = 3 diverged in benchmarks/, there being no line search)
     frame_every: int = 10  # record a frame of G every this many steps (0: only first and last)
 
     def __post_init__(self):
-        object.__setattr__(self, "style_layers", _as_layer_weights(self.style_layers))
+        # Every field is checked for its type and range here, so a bad value fails with its name before any
+        # work starts. NumPy scalars are accepted and stored as plain Python numbers (JSON, repr, equality).
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        put("style_layers", _as_layer_weights(self.style_layers))
+        for name, choices in (
+            ("weights", vgg.WEIGHT_SOURCES),
+            ("pooling", vgg.POOLINGS),
+            ("optimizer", OPTIMIZERS),
+            ("init", noise.KINDS),
+            ("precision", PRECISIONS),
+            ("device", DEVICES),
+        ):
+            if not isinstance(getattr(self, name), str) or getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
+        if not isinstance(self.content_layer, str):
+            raise ValueError(
+                f"content_layer must be a layer name such as 'relu4_2', got {self.content_layer!r}"
+            )
         vgg.check_layers([self.content_layer])
         if not self.style_layers:
-            raise ValueError("style_layers is empty; give at least one (layer, λ) pair such as ('relu1_1', 1.0)")
+            raise ValueError(
+                "style_layers is empty; give at least one (layer, λ) pair such as ('relu1_1', 1.0)"
+            )
         vgg.check_layers(name for name, _ in self.style_layers)
         names = [name for name, _ in self.style_layers]
         if len(set(names)) != len(names):
             raise ValueError(f"style_layers names a layer twice: {names}")
-        for name, weight in self.style_layers:
-            if not weight >= 0:
-                raise ValueError(f"style layer weight λ for {name} must be ≥ 0, got {weight}")
-        for name in ("alpha", "beta", "tv_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value >= 0 and value != float("inf")):
-                raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        for name, choices in (("weights", vgg.WEIGHT_SOURCES), ("pooling", vgg.POOLINGS),
-                              ("optimizer", OPTIMIZERS), ("init", noise.KINDS),
-                              ("precision", PRECISIONS), ("device", DEVICES)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
-        if not (isinstance(self.history_size, int) and not isinstance(self.history_size, bool)
-                and self.history_size >= 1):
-            raise ValueError(f"history_size must be a whole number ≥ 1, got {self.history_size!r}")
-        if not (isinstance(self.precondition, (int, float)) and 0 <= self.precondition < float("inf")):
-            raise ValueError(f"precondition must be a finite number ≥ 0, got {self.precondition!r}")
-        for name in ("steps", "coarse_steps", "frame_every", "seed", "size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be a whole number ≥ 0, got {value!r}")
+        for name in ("alpha", "beta", "tv_weight", "precondition"):
+            put(name, _number(name, getattr(self, name), 0.0))
+        put("lr", _number("lr", self.lr, 0.0, above=True))
+        put("noise_ratio", _number("noise_ratio", self.noise_ratio, 0.0))
+        if self.noise_ratio > 1:
+            raise ValueError(f"noise_ratio must be between 0 and 1, got {self.noise_ratio}")
+        for name, high in (("style_scale", 8), ("coarse_scale", 1)):
+            put(name, _number(name, getattr(self, name), 0.0, above=True))
+            if getattr(self, name) > high:
+                raise ValueError(f"{name} must be in (0, {high}], got {getattr(self, name)}")
+        for name in ("steps", "coarse_steps", "frame_every", "size"):
+            put(name, _whole(name, getattr(self, name), 0))
+        put("seed", _whole("seed", self.seed, 0, SEED_MAX))
+        put("history_size", _whole("history_size", self.history_size, 1))
+        if not isinstance(self.channels_last, (bool, np.bool_)):
+            raise ValueError(f"channels_last must be True or False, got {self.channels_last!r}")
+        put("channels_last", bool(self.channels_last))
         if self.steps + self.coarse_steps < 1:
             raise ValueError("steps must be at least 1")
         min_size = vgg.min_side(self.layers)
         if self.size < min_size:
-            raise ValueError(f"size must be at least {min_size} pixels for layer "
-                             f"{max(self.layers, key=vgg.downsampling)}, got {self.size}")
-        if not 0 <= self.noise_ratio <= 1:
-            raise ValueError(f"noise_ratio must be between 0 and 1, got {self.noise_ratio}")
-        if not 0 < self.style_scale <= 8:
-            raise ValueError(f"style_scale must be in (0, 8], got {self.style_scale}")
-        if not 0 < self.coarse_scale <= 1:
-            raise ValueError(f"coarse_scale must be in (0, 1], got {self.coarse_scale}")
+            raise ValueError(
+                f"size must be at least {min_size} pixels for layer "
+                f"{max(self.layers, key=vgg.downsampling)}, got {self.size}"
+            )
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -119,7 +193,7 @@ class Config:
     def total_steps(self) -> int:
         return self.coarse_steps + self.steps
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> Config:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -132,7 +206,7 @@ class Config:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "Config":
+    def from_dict(cls, data: Mapping) -> Config:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -155,24 +229,47 @@ PRESETS: dict[str, Config] = {
     # "conv1_1"…"conv5_1" with λ = 0.2 (Keras names: post-ReLU, hence relu*), content + uniform noise in ±0.25.
     # α/β re-tuned: the course feeds [0, 1] pixels to VGG, we use the weights' own preprocessing (×255, mean).
     "course": Config(
-        content_layer="relu5_4", style_layers=COURSE_STYLE_LAYERS, alpha=10.0, beta=40.0 * 1e-3,
-        optimizer="adam", lr=0.01, steps=300, init="additive", noise_ratio=0.25,
+        content_layer="relu5_4",
+        style_layers=COURSE_STYLE_LAYERS,
+        alpha=10.0,
+        beta=40.0 * 1e-3,
+        optimizer="adam",
+        lr=0.01,
+        steps=300,
+        init="additive",
+        noise_ratio=0.25,
     ),
     # Gatys, Ecker & Bethge 2016: L-BFGS, relu4_2 content, relu1_1…relu5_1 style, white-noise start.
     "gatys": Config(
-        content_layer="relu4_2", style_layers=GATYS_STYLE_LAYERS, alpha=1.0, beta=1e-4,
-        optimizer="lbfgs", lr=1.0, steps=300, init="white",
+        content_layer="relu4_2",
+        style_layers=GATYS_STYLE_LAYERS,
+        alpha=1.0,
+        beta=1e-4,
+        optimizer="lbfgs",
+        lr=1.0,
+        steps=300,
+        init="white",
     ),
     # Best time-to-quality found by benchmarks/ (see benchmarks/results/time_to_quality.md): the gatys
     # objective (same layers, α, β) reached sooner by speed knobs only: start from the content image in the
     # style's colours (per-channel mean/std of S), bfloat16 with channels-last where the hardware runs bfloat16
-    # natively (precision="auto": float32 elsewhere, where emulated bfloat16 is many times slower), and L-BFGS with 50 pairs and H₀ = γ (I + Σ 2×2/4×4/8×8 block means), which
+    # natively (precision="auto": float32 elsewhere, where emulated bfloat16 is many times slower), and
+    # L-BFGS with 50 pairs and H₀ = γ (I + Σ 2×2/4×4/8×8 block means), which
     # takes larger steps on the low frequencies that plain γ I leaves to a long tail (optim.py). No coarse
     # stage: with the preconditioner it cost more steps than it saved.
     "fast": Config(
-        content_layer="relu4_2", style_layers=GATYS_STYLE_LAYERS, alpha=1.0, beta=1e-4,
-        optimizer="lbfgs", lr=1.0, steps=150, init="content-colour",
-        precision="auto", channels_last=True, history_size=50, precondition=1.0,
+        content_layer="relu4_2",
+        style_layers=GATYS_STYLE_LAYERS,
+        alpha=1.0,
+        beta=1e-4,
+        optimizer="lbfgs",
+        lr=1.0,
+        steps=150,
+        init="content-colour",
+        precision="auto",
+        channels_last=True,
+        history_size=50,
+        precondition=1.0,
     ),
 }
 
@@ -182,3 +279,20 @@ def preset(name: str, **changes) -> Config:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name].replace(**changes)
+
+
+def as_config(config) -> Config:
+    """``config`` as a ``Config``: a Config as it is, a preset name (``"fast"``) as that preset, None as ``Config()``.
+
+    Anything else is refused with a sentence saying what ``run`` wants (not an ``AttributeError`` later on).
+    """
+    if config is None:
+        return Config()
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, str):
+        return preset(config)
+    raise ValueError(
+        f"config must be a Config, e.g. nst_edu.preset('fast', steps=50), or a preset name "
+        f"({', '.join(repr(name) for name in PRESETS)}); got {type(config).__name__} {config!r:.60}"
+    )

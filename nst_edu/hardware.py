@@ -31,7 +31,16 @@ def resolve_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use device='auto' or 'cpu'")
+        raise ValueError(
+            "device 'cuda' was asked for but no CUDA GPU is available; use device='auto' or 'cpu'"
+        )
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise ValueError(
+            "device 'mps' (Apple's Metal GPU) was asked for but is not available on this machine; "
+            "use device='auto' or 'cpu'"
+        )
     return torch.device(name)
 
 

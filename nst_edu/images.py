@@ -15,6 +15,7 @@ import io
 import os
 import re
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 import warnings
@@ -36,7 +37,8 @@ __all__ = [
     "save_image",
 ]
 
-URL_TIMEOUT_S = 15.0
+URL_TIMEOUT_S = 15.0  # the longest wait for the server at any one moment (connect, each read)
+URL_DEADLINE_S = 60.0  # the longest a whole download may take
 URL_MAX_BYTES = 50 * 1024 * 1024
 _FORMATS = ("PNG", "JPEG", "WebP", "GIF", "TIFF")
 _SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -246,8 +248,39 @@ def _load_file(path: Path, source) -> torch.Tensor:
 
 
 def _download(url: str) -> bytes:
+    """The bytes at ``url``: at most ``URL_MAX_BYTES``, all of them within ``URL_DEADLINE_S`` seconds.
+
+    ``URL_TIMEOUT_S`` bounds each wait for the server (connect, every read); the deadline bounds the whole
+    download, so a server that trickles one byte at a time cannot hold the caller. The download runs in a
+    daemon thread: at the deadline the caller gets an ``ImageError`` and the thread stops at its next read.
+    """
     what = repr(url)
     todo = "check the address or save the file locally"
+    outcome: dict = {}
+    cancelled = threading.Event()
+
+    def fetch():
+        try:
+            outcome["data"] = _fetch(url, what, todo, cancelled)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=fetch, name="nst_edu-download", daemon=True)
+    worker.start()
+    worker.join(URL_DEADLINE_S)
+    if worker.is_alive():
+        cancelled.set()
+        raise _fail(
+            what,
+            f"the download did not finish within {URL_DEADLINE_S:g} s (the server is too slow or stalled)",
+            "save the file locally and give its path",
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["data"]
+
+
+def _fetch(url: str, what: str, todo: str, cancelled: threading.Event) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "nst_edu (python urllib)"})
     try:
         with urllib.request.urlopen(request, timeout=URL_TIMEOUT_S) as response:
@@ -255,8 +288,15 @@ def _download(url: str) -> bytes:
             if declared.isdigit() and int(declared) > URL_MAX_BYTES:
                 problem = f"the download is {declared} bytes, over the {URL_MAX_BYTES}-byte limit"
                 raise _fail(what, problem, "save a smaller file locally")
-            # Read one byte more than the limit to notice servers that do not declare a size.
-            data = response.read(URL_MAX_BYTES + 1)
+            chunks, total = [], 0
+            while total <= URL_MAX_BYTES and not cancelled.is_set():
+                # Read one byte more than the limit in all, to notice servers that do not declare a size.
+                chunk = response.read(min(1 << 16, URL_MAX_BYTES + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            data = b"".join(chunks)
     except ImageError:
         raise
     except urllib.error.HTTPError as err:
@@ -319,8 +359,9 @@ def _pil_to_tensor(img: Image.Image, what: str) -> torch.Tensor:
             img.seek(0)
         img.load()
     except Exception as err:  # noqa: BLE001 - see _decode
-        raise _fail(what, f"its first frame cannot be decoded ({type(err).__name__}: {err})",
-                    "re-export the image") from err
+        raise _fail(
+            what, f"its first frame cannot be decoded ({type(err).__name__}: {err})", "re-export the image"
+        ) from err
     try:
         img = ImageOps.exif_transpose(img)
     except Exception as err:  # noqa: BLE001 - corrupt EXIF should not cost the user the picture
@@ -362,8 +403,11 @@ def _pil_to_rgb_array(img: Image.Image, what: str) -> np.ndarray:
         # P without alpha, RGBX, CMYK, YCbCr, HSV, LAB and the rest: PIL knows each conversion.
         return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0  # (H, W, 3)
     except Exception as err:  # noqa: BLE001
-        raise _fail(what, f"PIL cannot convert its mode {mode!r} to RGB ({err})",
-                    "re-export it as an 8-bit RGB PNG or JPEG") from err
+        raise _fail(
+            what,
+            f"PIL cannot convert its mode {mode!r} to RGB ({err})",
+            "re-export it as an 8-bit RGB PNG or JPEG",
+        ) from err
 
 
 def _palette_has_alpha(img: Image.Image) -> bool:
@@ -398,8 +442,11 @@ def _from_numpy(a: np.ndarray, what: str) -> torch.Tensor:
             "give a channels-last array (for a channels-first one use a.transpose(1, 2, 0))",
         )
     if a.ndim not in (2, 3):
-        raise _fail(what, f"it has {a.ndim} dimensions, shape {a.shape}",
-                    "give an (H, W) gray or (H, W, 3|4) colour array")
+        raise _fail(
+            what,
+            f"it has {a.ndim} dimensions, shape {a.shape}",
+            "give an (H, W) gray or (H, W, 3|4) colour array",
+        )
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise _fail(what, f"it is empty (shape {a.shape})", "give an image with pixels")
     if a.dtype == np.uint8:
@@ -411,8 +458,11 @@ def _from_numpy(a: np.ndarray, what: str) -> torch.Tensor:
     elif np.issubdtype(a.dtype, np.floating):
         x = _checked_unit_range(a.astype(np.float64), what, "a / 255.0").astype(np.float32)
     else:
-        raise _fail(what, f"its dtype {a.dtype} has no known range",
-                    "convert it with a.astype(np.uint8) for 0..255 data or to float in [0, 1]")
+        raise _fail(
+            what,
+            f"its dtype {a.dtype} has no known range",
+            "convert it with a.astype(np.uint8) for 0..255 data or to float in [0, 1]",
+        )
     if x.ndim == 2:
         x = x[:, :, None]  # (H, W, 1)
     if x.shape[2] == 1:
@@ -432,8 +482,11 @@ def _from_tensor(t: torch.Tensor) -> torch.Tensor:
     elif t.ndim == 2:
         x = t.detach().expand(3, *shape).unsqueeze(0)  # (H, W) -> (1, 3, H, W)
     else:
-        raise _fail(what, f"its shape {shape} is not (H, W), (3, H, W) or (1, 3, H, W)",
-                    "permute a channels-last (H, W, 3) tensor with t.permute(2, 0, 1)")
+        raise _fail(
+            what,
+            f"its shape {shape} is not (H, W), (3, H, W) or (1, 3, H, W)",
+            "permute a channels-last (H, W, 3) tensor with t.permute(2, 0, 1)",
+        )
     if x.shape[-1] == 0 or x.shape[-2] == 0:
         raise _fail(what, f"it is empty (shape {shape})", "give an image with pixels")
     if x.dtype == torch.uint8:
@@ -441,15 +494,21 @@ def _from_tensor(t: torch.Tensor) -> torch.Tensor:
     if x.dtype == torch.bool:
         return x.to(torch.float32)
     if not x.is_floating_point():
-        raise _fail(what, f"its dtype {x.dtype} has no known range",
-                    "give a float tensor in [0, 1] (for 0..255 data use t.float() / 255)")
+        raise _fail(
+            what,
+            f"its dtype {x.dtype} has no known range",
+            "give a float tensor in [0, 1] (for 0..255 data use t.float() / 255)",
+        )
     x = x.to(torch.float32)
     lo, hi = x.min().item(), x.max().item()
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise _fail(what, "it contains NaN or infinite values", "check how it was computed")
     if lo < -_RANGE_TOL or hi > 1.0 + _RANGE_TOL:
-        raise _fail(what, f"its values span [{lo:.4g}, {hi:.4g}], outside [0, 1]",
-                    "scale it into [0, 1] (for 0..255 data use t / 255)")
+        raise _fail(
+            what,
+            f"its values span [{lo:.4g}, {hi:.4g}], outside [0, 1]",
+            "scale it into [0, 1] (for 0..255 data use t / 255)",
+        )
     return x.clamp(0.0, 1.0).contiguous()  # clamp allocates: the caller's tensor is never shared
 
 
@@ -458,8 +517,11 @@ def _checked_unit_range(a: np.ndarray, what: str, fix: str) -> np.ndarray:
         raise _fail(what, "it contains NaN or infinite values", "check how it was computed")
     lo, hi = float(a.min()), float(a.max())
     if lo < -_RANGE_TOL or hi > 1.0 + _RANGE_TOL:
-        raise _fail(what, f"its float values span [{lo:.4g}, {hi:.4g}], outside [0, 1]",
-                    f"scale it into [0, 1] (for 0..255 data use {fix})")
+        raise _fail(
+            what,
+            f"its float values span [{lo:.4g}, {hi:.4g}], outside [0, 1]",
+            f"scale it into [0, 1] (for 0..255 data use {fix})",
+        )
     return np.clip(a, 0.0, 1.0)
 
 
@@ -475,9 +537,7 @@ def _to_uint8(image: torch.Tensor) -> np.ndarray:
 
 def _check_image(image, name: str) -> None:
     if not isinstance(image, torch.Tensor):
-        raise ValueError(
-            f"{name} must be a torch tensor of shape (1, 3, H, W), got {type(image).__name__}"
-        )
+        raise ValueError(f"{name} must be a torch tensor of shape (1, 3, H, W), got {type(image).__name__}")
     if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != 3:
         raise ValueError(f"{name} must have shape (1, 3, H, W), got {tuple(image.shape)}")
     if image.shape[2] == 0 or image.shape[3] == 0:

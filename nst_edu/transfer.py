@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__, costs, fileio, images, memory, noise, vgg
+from .checkpoint import validate as validate_state
+from .config import Config, as_config
 from .hardware import resolve_device, resolve_precision
-from .config import Config
 from .optim import BoxLBFGS
 
 COST_COLUMNS = ("content", "style", "tv", "total")
@@ -41,7 +42,7 @@ COST_COLUMNS = ("content", "style", "tv", "total")
 class NonFiniteCostError(FloatingPointError):
     """A cost became NaN or infinite; ``.result`` holds the run up to the last good step."""
 
-    def __init__(self, message: str, result: "Result"):
+    def __init__(self, message: str, result: Result):
         super().__init__(message)
         self.result = result
 
@@ -82,7 +83,7 @@ class History:
         return text
 
     @classmethod
-    def from_csv(cls, text: str) -> "History":
+    def from_csv(cls, text: str) -> History:
         lines = [line for line in text.splitlines() if not line.startswith("#")]
         reader = csv.DictReader(lines)
         layers = tuple(c.split(":", 1)[1] for c in reader.fieldnames if c.startswith("style:"))
@@ -124,18 +125,24 @@ class Result:
         from . import animation, plots  # plotting is optional for headless runs
 
         out = Path(out_dir)
-        paths = {name: out / name for name in ("result.png", "progress.gif", "losses.png", "history.csv",
-                                                "run.json")}
+        paths = {
+            name: out / name
+            for name in ("result.png", "progress.gif", "losses.png", "history.csv", "run.json")
+        }
         existing = [p.name for p in paths.values() if p.exists()]
         if existing and not force:
-            raise FileExistsError(f"{out} already holds {', '.join(existing)}; choose another folder or pass force")
+            raise FileExistsError(
+                f"{out} already holds {', '.join(existing)}; choose another folder or pass force"
+            )
         out.mkdir(parents=True, exist_ok=True)
         images.save_image(self.image, paths["result.png"])
         animation.save_gif(self.frames, paths["progress.gif"])
         plots.save_figure(plots.loss_curves(self.history, config=self.config), paths["losses.png"])
         meta = self.metadata()
-        self.history.to_csv(paths["history.csv"], header={"nst_edu": meta["nst_edu"], "torch": meta["torch"],
-                                                          "config": json.dumps(meta["config"])})
+        self.history.to_csv(
+            paths["history.csv"],
+            header={"nst_edu": meta["nst_edu"], "torch": meta["torch"], "config": json.dumps(meta["config"])},
+        )
         fileio.atomic_write_bytes(paths["run.json"], json.dumps(meta, indent=2).encode())
         return paths
 
@@ -153,8 +160,15 @@ class StepInfo:
 
 
 @lru_cache(maxsize=4)
-def _cached_model(weights: str, layers: tuple[str, ...], pooling: str, seed: int, device: str,
-                  channels_last: bool, precision: str = "float32") -> vgg.VGG19Features:
+def _cached_model(
+    weights: str,
+    layers: tuple[str, ...],
+    pooling: str,
+    seed: int,
+    device: str,
+    channels_last: bool,
+    precision: str = "float32",
+) -> vgg.VGG19Features:
     model = vgg.VGG19Features(weights=weights, layers=layers, pooling=pooling, seed=seed).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -171,8 +185,15 @@ def build_model(config: Config, device: torch.device | str = "cpu") -> vgg.VGG19
 
     Where the precision resolves to bfloat16 its convolution weights are bfloat16: call it under
     ``torch.autocast`` (``Objective`` does)."""
-    return _cached_model(config.weights, config.layers, config.pooling, config.seed, str(device),
-                         config.channels_last, resolve_precision(config.precision, device))
+    return _cached_model(
+        config.weights,
+        config.layers,
+        config.pooling,
+        config.seed,
+        str(device),
+        config.channels_last,
+        resolve_precision(config.precision, device),
+    )
 
 
 def load_pair(content, style, config: Config) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,8 +223,10 @@ class Objective:
             self.a_C = a_C[config.content_layer].float()  # (1, n_C, n_H, n_W)
             # S may differ in size from G (which has C's size): each target is S's Gram matrix as if S had G's
             # M_G = n_H·n_W positions at that layer.
-            self.grams_S = {layer: costs.rescaled_gram(a, M_G=a_C[layer].shape[-2] * a_C[layer].shape[-1])
-                            for layer, a in a_S.items()}  # {layer: (n_C, n_C)}
+            self.grams_S = {
+                layer: costs.rescaled_gram(a, M_G=a_C[layer].shape[-2] * a_C[layer].shape[-1])
+                for layer, a in a_S.items()
+            }  # {layer: (n_C, n_C)}
 
     def _features(self, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
         if self.config.channels_last:
@@ -215,13 +238,15 @@ class Objective:
         cfg = self.config
         acts = self._features(G, cfg.layers)
         out = {"content": costs.content_cost(self.a_C, acts[cfg.content_layer], check_finite=False)}
-        J_style, J_layers = costs.style_cost_from_grams(self.grams_S, acts, self.style_weights, per_layer=True,
-                                                        check_finite=False)
+        J_style, J_layers = costs.style_cost_from_grams(
+            self.grams_S, acts, self.style_weights, per_layer=True, check_finite=False
+        )
         out.update({f"style:{layer}": J for layer, J in J_layers.items()})
         out["style"] = J_style
         out["tv"] = costs.tv_cost(G, check_finite=False) if cfg.tv_weight > 0 else G.new_zeros(())
-        out["total"] = costs.total_cost(out["content"], out["style"], cfg.alpha, cfg.beta, out["tv"], cfg.tv_weight,
-                                        check_finite=False)
+        out["total"] = costs.total_cost(
+            out["content"], out["style"], cfg.alpha, cfg.beta, out["tv"], cfg.tv_weight, check_finite=False
+        )
         return out
 
 
@@ -245,10 +270,18 @@ def _to_frame(G: torch.Tensor) -> np.ndarray:
     return (G.detach()[0].float().clamp(0, 1).permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
 
 
-def run(content, style, config: Config | None = None, callback: Callable[[StepInfo], None] | None = None,
-        stop: threading.Event | None = None, progress: bool = True, init_image: torch.Tensor | None = None,
-        checkpoint: Callable[[dict], None] | None = None, checkpoint_every: int = 0,
-        resume: dict | None = None) -> Result:
+def run(
+    content,
+    style,
+    config: Config | None = None,
+    callback: Callable[[StepInfo], None] | None = None,
+    stop: threading.Event | None = None,
+    progress: bool = True,
+    init_image: torch.Tensor | None = None,
+    checkpoint: Callable[[dict], None] | None = None,
+    checkpoint_every: int = 0,
+    resume: dict | None = None,
+) -> Result:
     """Run neural style transfer and return a ``Result``.
 
     ``content`` and ``style`` are anything ``images.load_image`` takes (sample name, path, URL, PIL image,
@@ -260,9 +293,11 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
     state, history rows, frames, step, config) that ``resume=state`` continues from; a resumed run gives the
     same image as an uninterrupted one with the same config.
     """
-    config = config or Config()
-    if resume is not None and Config.from_dict(resume["config"]) != config:
-        raise ValueError("the checkpoint was made with a different Config; resume with the config it holds")
+    config = as_config(config)  # a Config, a preset name or None; anything else is refused in one sentence
+    if resume is not None:
+        validate_state(resume, config)  # every field; a bad one is named (CheckpointError, a ValueError)
+    if init_image is not None:
+        init_image = images.load_image(init_image)  # checked like any image: shape, NaN, range [0, 1]
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     C_full, S_full = load_pair(content, style, config)
@@ -300,15 +335,21 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
             if step >= last:  # a resumed run skips the stages it has finished
                 first = last
                 continue
-            C, S = (C_full, S_full) if scale == 1.0 else (_scaled(C_full, scale, config),
-                                                          _scaled(S_full, scale, config))
+            C, S = (
+                (C_full, S_full)
+                if scale == 1.0
+                else (_scaled(C_full, scale, config), _scaled(S_full, scale, config))
+            )
             C, S = C.to(device), S.to(device)
             objective = Objective(model, C, S, config)
             if resume is not None and G is None:
                 G0 = resume["image"].to(device)
             elif G is None:
-                start_image = init_image if init_image is not None else noise.initial_image(
-                    C, config.init, config.noise_ratio, config.seed, S=S)
+                start_image = (
+                    init_image
+                    if init_image is not None
+                    else noise.initial_image(C, config.init, config.noise_ratio, config.seed, S=S)
+                )
                 G0 = images.resize_to(start_image.to(device), tuple(C.shape[-2:]))
             else:
                 G0 = F.interpolate(G.detach(), size=tuple(C.shape[-2:]), mode="bilinear", align_corners=False)
@@ -345,8 +386,12 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
                     bar.set_postfix(total=f"{row['total']:.4g}", refresh=False)
                 if callback is not None:
                     callback(StepInfo(step, config.total_steps, row, row["seconds"], G.detach(), history))
-                if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0 \
-                        and step < config.total_steps:
+                if (
+                    checkpoint is not None
+                    and checkpoint_every
+                    and step % checkpoint_every == 0
+                    and step < config.total_steps
+                ):
                     checkpoint(_state(G, optimizer, history, frames, step, config))
             if stopped:
                 break
@@ -361,8 +406,15 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
         bar.close()
         # The last image whose costs were finite; the start image if even the first costs were not.
         image = (last_good if last_good is not None else before).float().cpu()
-        result = Result(image, history, frames, config, "non-finite", time.perf_counter() - start,
-                        resolve_precision(config.precision, device))
+        result = Result(
+            image,
+            history,
+            frames,
+            config,
+            "non-finite",
+            time.perf_counter() - start,
+            resolve_precision(config.precision, device),
+        )
         raise NonFiniteCostError(str(exc), result) from None
     finally:
         bar.close()
@@ -371,12 +423,19 @@ def run(content, style, config: Config | None = None, callback: Callable[[StepIn
     final = G.detach().float().clamp(0, 1).cpu()
     if not frames or frames[-1][0] != step:
         frames.append((step, _to_frame(final)))
-    return Result(final, history, frames, config, stopped, offset + time.perf_counter() - start,
-                  resolve_precision(config.precision, device))
+    return Result(
+        final,
+        history,
+        frames,
+        config,
+        stopped,
+        offset + time.perf_counter() - start,
+        resolve_precision(config.precision, device),
+    )
 
 
 def _state(G, optimizer, history: History, frames, step: int, config: Config) -> dict:
-    """Everything ``run(resume=…)`` needs, on the CPU, safe for ``torch.save(…)`` / ``torch.load(weights_only=True)``."""
+    """Everything ``run(resume=…)`` needs, on the CPU, safe for ``torch.save`` / ``torch.load(weights_only=True)``."""
     return {
         "image": G.detach().float().cpu().clone(),
         "optimizer": _to_device(optimizer.state_dict(), "cpu"),
@@ -401,5 +460,6 @@ def _to_device(obj, device):
 def _progress_bar(total: int, enabled: bool, initial: int = 0):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, disable=not enabled, desc="style transfer", unit="step",
-                leave=False)
+    return tqdm(
+        total=total, initial=initial, disable=not enabled, desc="style transfer", unit="step", leave=False
+    )

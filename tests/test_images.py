@@ -560,6 +560,92 @@ def test_url_too_large(monkeypatch):
         load_image("https://example.org/huge.png")
 
 
+@pytest.fixture
+def local_server():
+    """An HTTP server on 127.0.0.1 (never the network); ``serve(handler)`` starts it and returns its URL."""
+    import http.server
+    import threading
+
+    servers = []
+
+    def serve(do_get):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                do_get(self)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/picture.png"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_url_from_a_trickling_server_stops_at_the_deadline(local_server, monkeypatch):
+    # 200, then one byte every 0.2 s: each read returns long before URL_TIMEOUT_S, so only the overall
+    # deadline can stop it (issue 14: it hung the CLI past 60 s).
+    import time
+
+    def trickle(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "image/png")
+        handler.end_headers()
+        try:
+            for _ in range(100):
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+                time.sleep(0.2)
+        except OSError:  # the client gave up
+            pass
+
+    url = local_server(trickle)
+    monkeypatch.setattr(images, "URL_DEADLINE_S", 1.0)
+    t0 = time.monotonic()
+    with pytest.raises(ImageError) as info:
+        load_image(url)
+    assert time.monotonic() - t0 < 5
+    assert str(info.value) == (
+        f"cannot read {url!r}: the download did not finish within 1 s (the server is too slow "
+        f"or stalled); save the file locally and give its path"
+    )
+
+
+def test_url_without_a_declared_size_is_cut_at_the_cap(local_server, monkeypatch):
+    def endless(handler):  # no Content-Length: the cap is found by counting
+        handler.send_response(200)
+        handler.end_headers()
+        try:
+            for _ in range(1000):
+                handler.wfile.write(b"y" * 1024)
+        except OSError:
+            pass
+
+    monkeypatch.setattr(images, "URL_MAX_BYTES", 10_000)
+    with pytest.raises(
+        ImageError, match="the download is over the 10000-byte limit; save a smaller file locally"
+    ):
+        load_image(local_server(endless))
+
+
+def test_url_from_a_local_server_is_decoded(local_server):
+    data = png_bytes()
+
+    def send_png(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    check_image(load_image(local_server(send_png), size=16), (16, 16))
+
+
 # ---------------------------------------------------------------------------------------------
 # Fuzz: damaged files give a valid image or an ImageError, never anything else
 # ---------------------------------------------------------------------------------------------
