@@ -127,8 +127,10 @@ def _close(got: float, expected: float) -> bool:
 def _tensor(fn, out, what: str) -> Tensor:
     if not isinstance(out, Tensor):
         if isinstance(out, numbers.Real) and not isinstance(out, bool):
-            _wrong(f"{_name(fn)} returned a Python number ({type(out).__name__}); return the tensor "
-                   f"itself (.item() or float() cut the gradient the optimizer needs).")
+            _wrong(
+                f"{_name(fn)} returned a Python number ({type(out).__name__}); return the tensor "
+                f"itself (.item() or float() cut the gradient the optimizer needs)."
+            )
         _wrong(f"{_name(fn)} returned {type(out).__name__}; expected {what} as a torch.Tensor.")
     return out
 
@@ -137,11 +139,15 @@ def _scalar(fn, out, *, needs_grad: bool) -> float:
     """The learner's cost as a float, after checking it is a one-value tensor that carries the gradient."""
     out = _tensor(fn, out, "a scalar cost")
     if out.numel() != 1:
-        _wrong(f"{_name(fn)} returned a tensor of shape {tuple(out.shape)}; a cost is one number, "
-               f"shape () (did you forget the sum?).")
+        _wrong(
+            f"{_name(fn)} returned a tensor of shape {tuple(out.shape)}; a cost is one number, "
+            f"shape () (did you forget the sum?)."
+        )
     if needs_grad and not out.requires_grad:
-        _wrong(f"{_name(fn)}'s result carries no gradient with respect to a_G; use torch operations "
-               f"only (no .numpy(), .item(), .detach() or torch.no_grad()).")
+        _wrong(
+            f"{_name(fn)}'s result carries no gradient with respect to a_G; use torch operations "
+            f"only (no .numpy(), .item(), .detach() or torch.no_grad())."
+        )
     value = float(out.detach().double())
     if not math.isfinite(value):
         _wrong(f"{_name(fn)} returned {value}.")
@@ -153,8 +159,9 @@ def _same(package: Tensor | float, independent: Tensor | float, what: str) -> fl
     p = float(torch.as_tensor(package).double())
     i = float(torch.as_tensor(independent).double())
     if not _close(p, i):  # a bug in nst_edu, not in the learner's code: make it loud
-        raise RuntimeError(f"nst_edu.checks: costs.{what} gives {p!r} but the formula gives {i!r}; "
-                           f"please report this bug.")
+        raise RuntimeError(
+            f"nst_edu.checks: costs.{what} gives {p!r} but the formula gives {i!r}; please report this bug."
+        )
     return i
 
 
@@ -235,29 +242,45 @@ def check_unroll(fn, seed: int = 0) -> CheckResult:
             _, n_C, n_H, n_W = shape
             expected = _unrolled(a)
             if not torch.equal(costs.unroll(a).double(), expected):
-                raise RuntimeError("nst_edu.checks: costs.unroll disagrees with the formula; please report this bug.")
+                raise RuntimeError(
+                    "nst_edu.checks: costs.unroll disagrees with the formula; please report this bug."
+                )
             A = _tensor(fn, _call(fn, a.clone()), "the unrolled matrix A")
             if tuple(A.shape) != (n_C, n_H * n_W):
-                hint = " — rows and columns are swapped (transpose it)" if tuple(A.shape) == (n_H * n_W, n_C) else ""
-                _wrong(f"for a of shape {shape}, expected A of shape (n_C, n_H*n_W) = {(n_C, n_H * n_W)}, "
-                       f"got {_shape(A)}{hint}.")
+                hint = (
+                    " — rows and columns are swapped (transpose it)"
+                    if tuple(A.shape) == (n_H * n_W, n_C)
+                    else ""
+                )
+                _wrong(
+                    f"for a of shape {shape}, expected A of shape (n_C, n_H*n_W) = {(n_C, n_H * n_W)}, "
+                    f"got {_shape(A)}{hint}."
+                )
             A = A.detach().double()
             if torch.allclose(A, expected):
                 continue
             if torch.allclose(A, _channels_last_unroll(a)):
-                _wrong("the shape is right but the rows mix channels: you reshaped a channels-last "
-                       "(n_H, n_W, n_C) array to (n_C, -1). Reshape the channels-first tensor, "
-                       "a.reshape(n_C, n_H * n_W), or transpose a channels-last one after reshaping.")
+                _wrong(
+                    "the shape is right but the rows mix channels: you reshaped a channels-last "
+                    "(n_H, n_W, n_C) array to (n_C, -1). Reshape the channels-first tensor, "
+                    "a.reshape(n_C, n_H * n_W), or transpose a channels-last one after reshaping."
+                )
             if torch.allclose(A, _tf_port_unroll(a)):
-                _wrong("the shape is right but the rows mix channels: a.reshape(n_H*n_W, n_C).T is the course's "
-                       "TensorFlow unroll, right for a channels-last (m, n_H, n_W, n_C) tensor only; PyTorch's a is "
-                       "(1, n_C, n_H, n_W), so reshape it straight to (n_C, n_H * n_W).")
+                _wrong(
+                    "the shape is right but the rows mix channels: a.reshape(n_H*n_W, n_C).T is the course's "
+                    "TensorFlow unroll, right for a channels-last (m, n_H, n_W, n_C) tensor only; PyTorch's a is "
+                    "(1, n_C, n_H, n_W), so reshape it straight to (n_C, n_H * n_W)."
+                )
             if torch.allclose(A.sort(dim=1).values, expected.sort(dim=1).values):
-                _wrong("each row holds the right channel, but the positions are in another order "
-                       "(the Gram matrix would not notice); A[c, h*n_W + w] should be a[0, c, h, w], "
-                       "which is what a.reshape(n_C, n_H * n_W) gives.")
-            _wrong(f"for a of shape {shape}, A differs from a.reshape(n_C, n_H*n_W) "
-                   f"(largest difference {_g(float((A - expected).abs().max()))}).")
+                _wrong(
+                    "each row holds the right channel, but the positions are in another order "
+                    "(the Gram matrix would not notice); A[c, h*n_W + w] should be a[0, c, h, w], "
+                    "which is what a.reshape(n_C, n_H * n_W) gives."
+                )
+            _wrong(
+                f"for a of shape {shape}, A differs from a.reshape(n_C, n_H*n_W) "
+                f"(largest difference {_g(float((A - expected).abs().max()))})."
+            )
         return "A = a.reshape(n_C, n_H*n_W), each row one channel."
 
     return _check("unroll", body)
@@ -271,17 +294,25 @@ def check_content_cost(fn, seed: int = 0) -> CheckResult:
         for shape in ((1, 3, 4, 5), (1, 6, 3, 2)):
             _, n_C, n_H, n_W = shape
             a_C, a_G = _randn(gen, *shape), _randn(gen, *shape, grad=True)
-            D = (a_C.detach().double() - a_G.detach().double())
+            D = a_C.detach().double() - a_G.detach().double()
             norm = 4 * n_H * n_W * n_C
-            expected = _same(costs.content_cost(a_C, a_G.detach()), float((D**2).sum()) / norm, "content_cost")
+            expected = _same(
+                costs.content_cost(a_C, a_G.detach()), float((D**2).sum()) / norm, "content_cost"
+            )
             got = _scalar(fn, _call(fn, a_C.clone(), a_G), needs_grad=True)
-            _diagnose(fn, got, expected, {
-                "the factor 4 is missing from 1/(4 n_H n_W n_C)": 4 * expected,
-                "the sum is not normalized: divide by 4 n_H n_W n_C": norm * expected,
-                "the differences are not squared": float(D.sum()) / norm,
-                "the differences are not squared (absolute values summed)": float(D.abs().sum()) / norm,
-                "this is the norm ‖a_C − a_G‖, not its square": math.sqrt(float((D**2).sum())) / norm,
-            }, f"a_C, a_G of shape {shape}")
+            _diagnose(
+                fn,
+                got,
+                expected,
+                {
+                    "the factor 4 is missing from 1/(4 n_H n_W n_C)": 4 * expected,
+                    "the sum is not normalized: divide by 4 n_H n_W n_C": norm * expected,
+                    "the differences are not squared": float(D.sum()) / norm,
+                    "the differences are not squared (absolute values summed)": float(D.abs().sum()) / norm,
+                    "this is the norm ‖a_C − a_G‖, not its square": math.sqrt(float((D**2).sum())) / norm,
+                },
+                f"a_C, a_G of shape {shape}",
+            )
         return "J_content = Σ(a_C − a_G)² / (4 n_H n_W n_C), with its gradient."
 
     return _check("content_cost", body)
@@ -296,21 +327,29 @@ def check_gram_matrix(fn, seed: int = 0) -> CheckResult:
             A = _randn(gen, n_C, M)
             expected = _gram(A)
             if not torch.allclose(costs.gram_matrix(A).double(), expected, rtol=RTOL):
-                raise RuntimeError("nst_edu.checks: costs.gram_matrix disagrees with A Aᵀ; please report this bug.")
+                raise RuntimeError(
+                    "nst_edu.checks: costs.gram_matrix disagrees with A Aᵀ; please report this bug."
+                )
             G_gram = _tensor(fn, _call(fn, A.clone()), "the Gram matrix")
             if tuple(G_gram.shape) != (n_C, n_C):
                 hint = " — that is AᵀA; the Gram matrix is A Aᵀ" if tuple(G_gram.shape) == (M, M) else ""
-                _wrong(f"for A of shape {(n_C, M)}, expected G_gram of shape (n_C, n_C) = {(n_C, n_C)}, "
-                       f"got {_shape(G_gram)}{hint}.")
+                _wrong(
+                    f"for A of shape {(n_C, M)}, expected G_gram of shape (n_C, n_C) = {(n_C, n_C)}, "
+                    f"got {_shape(G_gram)}{hint}."
+                )
             G_gram = G_gram.detach().double()
             if torch.allclose(G_gram, expected, rtol=RTOL):
                 continue
             for scale, mistake in ((1 / M, "divided by M = n_H·n_W"), (1 / (n_C * M), "divided by n_C·M")):
                 if torch.allclose(G_gram, expected * scale, rtol=RTOL):
-                    _wrong(f"your Gram matrix is A Aᵀ {mistake}; the course's G_gram = A Aᵀ has no "
-                           f"normalization (the style cost's constant takes care of it).")
-            _wrong(f"for A of shape {(n_C, M)}, G_gram differs from A Aᵀ "
-                   f"(largest difference {_g(float((G_gram - expected).abs().max()))}).")
+                    _wrong(
+                        f"your Gram matrix is A Aᵀ {mistake}; the course's G_gram = A Aᵀ has no "
+                        f"normalization (the style cost's constant takes care of it)."
+                    )
+            _wrong(
+                f"for A of shape {(n_C, M)}, G_gram differs from A Aᵀ "
+                f"(largest difference {_g(float((G_gram - expected).abs().max()))})."
+            )
         _gram_gradient(fn, gen)
         return "G_gram = A Aᵀ, shape (n_C, n_C), with its gradient."
 
@@ -326,15 +365,19 @@ def _gram_gradient(fn, gen: torch.Generator) -> None:
     n_C, M = 4, 9
     A = _randn(gen, n_C, M, grad=True)  # (n_C, M), a leaf like the activations of G in the loop
     W = torch.randn(n_C, n_C, generator=gen)  # (n_C, n_C), not symmetric, so Wᵀ ≠ W
-    no_graph = (f"{_name(fn)}'s result carries no gradient with respect to A; compute it with torch "
-                f"operations only (A @ A.T): .numpy(), torch.from_numpy, torch.tensor(…), .detach() or "
-                f"torch.no_grad() cut the graph, and the style cost could not move G's pixels.")
+    no_graph = (
+        f"{_name(fn)}'s result carries no gradient with respect to A; compute it with torch "
+        f"operations only (A @ A.T): .numpy(), torch.from_numpy, torch.tensor(…), .detach() or "
+        f"torch.no_grad() cut the graph, and the style cost could not move G's pixels."
+    )
     try:
         out = _call(fn, A.clone())
     except _Verdict as verdict:
         if verdict.message.startswith("✗ your function raised"):
-            raise _Verdict(f"{verdict.message} — on an A that requires grad (as G's activations do in the "
-                           f"optimization loop); compute with torch operations only (A @ A.T), no .numpy().")
+            raise _Verdict(
+                f"{verdict.message} — on an A that requires grad (as G's activations do in the "
+                f"optimization loop); compute with torch operations only (A @ A.T), no .numpy()."
+            ) from None
         raise
     out = _tensor(fn, out, "the Gram matrix")
     if out.grad_fn is None:
@@ -349,11 +392,17 @@ def _gram_gradient(fn, gen: torch.Generator) -> None:
     expected = (Wd + Wd.T) @ Ad  # (n_C, M)
     if torch.allclose(got, expected, rtol=RTOL, atol=1e-6):
         return
-    if torch.allclose(got, Wd @ Ad, rtol=RTOL, atol=1e-6) or torch.allclose(got, Wd.T @ Ad, rtol=RTOL, atol=1e-6):
-        _wrong("the values are right but only half of the gradient flows: one factor of A Aᵀ is detached "
-               "(A @ A.detach().T); keep both factors in the graph.")
-    _wrong(f"the values are right but the gradient ∂(Σ W∘G_gram)/∂A differs from (W + Wᵀ) A by up to "
-           f"{_g(float((got - expected).abs().max()))}; compute G_gram as A @ A.T with torch operations.")
+    if torch.allclose(got, Wd @ Ad, rtol=RTOL, atol=1e-6) or torch.allclose(
+        got, Wd.T @ Ad, rtol=RTOL, atol=1e-6
+    ):
+        _wrong(
+            "the values are right but only half of the gradient flows: one factor of A Aᵀ is detached "
+            "(A @ A.detach().T); keep both factors in the graph."
+        )
+    _wrong(
+        f"the values are right but the gradient ∂(Σ W∘G_gram)/∂A differs from (W + Wᵀ) A by up to "
+        f"{_g(float((got - expected).abs().max()))}; compute G_gram as A @ A.T with torch operations."
+    )
 
 
 def _layer_style_mistakes(a_S: Tensor, a_G: Tensor, expected: float) -> dict[str, float]:
@@ -362,18 +411,21 @@ def _layer_style_mistakes(a_S: Tensor, a_G: Tensor, expected: float) -> dict[str
     D = _gram(_unrolled(a_S)) - _gram(_unrolled(a_G))
     norm = 4 * n_C**2 * M**2
     return {
-        "that is the seed write-up's constant 1/(4 n_H n_W n_C)², ¼ of the course's 1/(4 n_C² (n_H n_W)²)":
-            expected / 4,
+        "that is the seed write-up's constant 1/(4 n_H n_W n_C)², ¼ of the course's 1/(4 n_C² (n_H n_W)²)": expected
+        / 4,
         "the factor 4 is missing from 1/(4 n_C² (n_H n_W)²)": 4 * expected,
         "the sum is not normalized: divide by 4 n_C² (n_H n_W)²": norm * expected,
         "(n_H n_W) is not squared in 1/(4 n_C² (n_H n_W)²)": M * expected,
         "n_C is not squared in 1/(4 n_C² (n_H n_W)²)": n_C * expected,
         "the channels are scrambled: the activations were reshaped channels-last (n_H, n_W, n_C) to "
-        "(n_C, -1); unroll with a.reshape(n_C, n_H * n_W)":
-            _layer_style(a_S, a_G, unroll=_channels_last_unroll),
-        "the channels are scrambled: a.reshape(n_H*n_W, n_C).T is the course's TensorFlow unroll, right for "
-        "channels-last tensors only; PyTorch's a is (1, n_C, n_H, n_W): unroll with a.reshape(n_C, n_H * n_W)":
-            _layer_style(a_S, a_G, unroll=_tf_port_unroll),
+        "(n_C, -1); unroll with a.reshape(n_C, n_H * n_W)": _layer_style(
+            a_S, a_G, unroll=_channels_last_unroll
+        ),
+        (
+            "the channels are scrambled: a.reshape(n_H*n_W, n_C).T is the course's TensorFlow unroll, right "
+            "for channels-last tensors only; PyTorch's a is (1, n_C, n_H, n_W): unroll with "
+            "a.reshape(n_C, n_H * n_W)"
+        ): _layer_style(a_S, a_G, unroll=_tf_port_unroll),
         "the sizes were unpacked in the course's TensorFlow order, m, n_H, n_W, n_C = a_G.shape; PyTorch's is "
         "(1, n_C, n_H, n_W): write _, n_C, n_H, n_W = a_G.shape": _layer_style_tf_shape(a_S, a_G),
         "the Gram differences are not squared": float(D.sum()) / norm,
@@ -382,16 +434,20 @@ def _layer_style_mistakes(a_S: Tensor, a_G: Tensor, expected: float) -> dict[str
 
 
 def check_layer_style_cost(fn, seed: int = 0) -> CheckResult:
-    r"""Grade ``fn(a_S, a_G) -> J``: $J^{[l]}_{style} = \frac{1}{4 n_C^2 (n_H n_W)^2} \sum_{ij} (G^{(S)}_{ij} - G^{(G)}_{ij})^2$."""
+    r"""Grade ``fn(a_S, a_G) -> J``:
+    $J^{[l]}_{style} = \frac{1}{4 n_C^2 (n_H n_W)^2} \sum_{ij} (G^{(S)}_{ij} - G^{(G)}_{ij})^2$."""
 
     def body() -> str:
         gen = torch.Generator().manual_seed(seed)
         for shape in ((1, 3, 4, 5), (1, 4, 3, 2)):
             a_S, a_G = _randn(gen, *shape), _randn(gen, *shape, grad=True)
-            expected = _same(costs.layer_style_cost(a_S, a_G.detach()), _layer_style(a_S, a_G),
-                             "layer_style_cost")
+            expected = _same(
+                costs.layer_style_cost(a_S, a_G.detach()), _layer_style(a_S, a_G), "layer_style_cost"
+            )
             got = _scalar(fn, _call(fn, a_S.clone(), a_G), needs_grad=True)
-            _diagnose(fn, got, expected, _layer_style_mistakes(a_S, a_G, expected), f"a_S, a_G of shape {shape}")
+            _diagnose(
+                fn, got, expected, _layer_style_mistakes(a_S, a_G, expected), f"a_S, a_G of shape {shape}"
+            )
         return "J_style^[l] = Σ(G_gram(S) − G_gram(G))² / (4 n_C² (n_H n_W)²), with its gradient."
 
     return _check("layer_style_cost", body)
@@ -408,7 +464,12 @@ def check_style_cost(fn, seed: int = 0) -> CheckResult:
 
     def body() -> str:
         gen = torch.Generator().manual_seed(seed)
-        shapes = {"relu1_1": (1, 3, 6, 4), "relu2_1": (1, 5, 3, 2), "relu3_1": (1, 7, 2, 1), "relu4_2": (1, 4, 2, 2)}
+        shapes = {
+            "relu1_1": (1, 3, 6, 4),
+            "relu2_1": (1, 5, 3, 2),
+            "relu3_1": (1, 7, 2, 1),
+            "relu4_2": (1, 4, 2, 2),
+        }
         a_S_by_name = {layer: _randn(gen, *s) for layer, s in shapes.items()}
         a_G_by_name = {layer: _randn(gen, *s, grad=True) for layer, s in shapes.items()}
         # Three orders that differ, and relu4_2 (not in style_weights) first, as a content layer can be in a
@@ -420,36 +481,50 @@ def check_style_cost(fn, seed: int = 0) -> CheckResult:
         per_layer = {layer: _layer_style(a_S_by_name[layer], a_G_by_name[layer]) for layer in shapes}
         expected = _same(
             costs.style_cost(a_S_by_name, {k: v.detach() for k, v in a_G_by_name.items()}, style_weights),
-            sum(w * per_layer[layer] for layer, w in style_weights), "style_cost")
+            sum(w * per_layer[layer] for layer, w in style_weights),
+            "style_cost",
+        )
         weights = dict(style_weights)
         by_position = sum(w * per_layer[layer] for (_, w), layer in zip(style_weights, order_S))
         for order_G in orders_G:
             a_S = {layer: a_S_by_name[layer].clone() for layer in order_S}
             a_G = {layer: a_G_by_name[layer] for layer in order_G}
-            setting = ("3 weighted layers (λ = 1, 0.5, 0.25), with a_S and a_G holding relu4_2 too, listed "
-                       "first, and the layers in another order than style_weights"
-                       + ("" if order_G == order_S else ", a_G in yet another order than a_S"))
+            setting = (
+                "3 weighted layers (λ = 1, 0.5, 0.25), with a_S and a_G holding relu4_2 too, listed "
+                "first, and the layers in another order than style_weights"
+                + ("" if order_G == order_S else ", a_G in yet another order than a_S")
+            )
             try:
                 out = _call(fn, a_S, a_G, list(style_weights))
             except _Verdict as verdict:
                 if verdict.message.startswith("✗ your function raised"):
-                    raise _Verdict(f"{verdict.message} — on {setting}. Look each layer up by its name, "
-                                   f"a_S[layer] and a_G[layer] for each (layer, λ) in style_weights; never "
-                                   f"pair them by position.")
+                    raise _Verdict(
+                        f"{verdict.message} — on {setting}. Look each layer up by its name, "
+                        f"a_S[layer] and a_G[layer] for each (layer, λ) in style_weights; never "
+                        f"pair them by position."
+                    ) from None
                 raise
             got = _scalar(fn, out, needs_grad=True)
-            _diagnose(fn, got, expected, {
-                "the layers are paired by position, not by name (as zip(style_weights, a_S.values(), "
-                "a_G.values()) does: the course's TensorFlow loop over lists): λ = 1 went to relu4_2, which a_S "
-                "lists first and style_weights does not name; use a_S[layer] and a_G[layer] for each "
-                "(layer, λ) in style_weights": by_position,
-                "the layers are summed without their weights λ^[l]": sum(per_layer[layer] for layer in weights),
-                "this is the mean over layers; J_style is the λ-weighted sum": expected / len(weights),
-                "the weighted sum is divided by Σλ; J_style is Σ_l λ^[l] J_style^[l] as it is":
-                    expected / sum(weights.values()),
-                "the sum includes relu4_2, a layer of a_S/a_G that style_weights does not name; sum over "
-                "style_weights": expected + per_layer["relu4_2"],
-            }, setting)
+            _diagnose(
+                fn,
+                got,
+                expected,
+                {
+                    "the layers are paired by position, not by name (as zip(style_weights, a_S.values(), "
+                    "a_G.values()) does: the course's TensorFlow loop over lists): λ = 1 went to relu4_2, which a_S "
+                    "lists first and style_weights does not name; use a_S[layer] and a_G[layer] for each "
+                    "(layer, λ) in style_weights": by_position,
+                    "the layers are summed without their weights λ^[l]": sum(
+                        per_layer[layer] for layer in weights
+                    ),
+                    "this is the mean over layers; J_style is the λ-weighted sum": expected / len(weights),
+                    "the weighted sum is divided by Σλ; J_style is Σ_l λ^[l] J_style^[l] as it is": expected
+                    / sum(weights.values()),
+                    "the sum includes relu4_2, a layer of a_S/a_G that style_weights does not name; sum over "
+                    "style_weights": expected + per_layer["relu4_2"],
+                },
+                setting,
+            )
         return "J_style = Σ_l λ^[l] J_style^[l] over the layers of style_weights, each looked up by name."
 
     return _check("style_cost", body)
@@ -475,13 +550,17 @@ def check_rescaled_gram(fn, seed: int = 0) -> CheckResult:
             expected = G_S * (M_G / M_S)  # (n_C, n_C)
             package = costs.gram_matrix(costs.unroll(a_S)).double() * (M_G / M_S)
             if not torch.allclose(package, expected, rtol=RTOL):
-                raise RuntimeError("nst_edu.checks: costs.gram_matrix(costs.unroll(a_S)) · M_G/M_S disagrees "
-                                   "with the formula; please report this bug.")
+                raise RuntimeError(
+                    "nst_edu.checks: costs.gram_matrix(costs.unroll(a_S)) · M_G/M_S disagrees "
+                    "with the formula; please report this bug."
+                )
             a_in = a_S.clone()
             out = _tensor(fn, _call(fn, a_in, M_G), "the rescaled Gram matrix (n_C, n_C)")
             setting = f"a_S of shape {shape}, M_S = {M_S}, M_G = {M_G}"
             if not torch.equal(a_in, a_S):
-                _wrong(f"{_name(fn)} changed a_S in place; compute on a new tensor (no a_S.mul_(…), a_S *= …).")
+                _wrong(
+                    f"{_name(fn)} changed a_S in place; compute on a new tensor (no a_S.mul_(…), a_S *= …)."
+                )
             if tuple(out.shape) != (n_C, n_C):
                 hint = " — that is AᵀA; the Gram matrix is A Aᵀ" if tuple(out.shape) == (M_S, M_S) else ""
                 _wrong(f"for {setting}, expected shape (n_C, n_C) = {(n_C, n_C)}, got {_shape(out)}{hint}.")
@@ -501,20 +580,24 @@ def check_rescaled_gram(fn, seed: int = 0) -> CheckResult:
                 "that is A Aᵀ / M_G; the rescaled Gram matrix is A Aᵀ · M_G / M_S": G_S / M_G,
                 "that is A Aᵀ · M_G / M_S²: your Gram matrix is normalised by M (A Aᵀ / M_S); the course's "
                 "G_gram = A Aᵀ has no normalization": G_S * M_G / M_S**2,
-                "M_G // M_S is an integer division (it rounds the ratio down, even to 0); use M_G / M_S":
-                    G_S * (M_G // M_S),
+                "M_G // M_S is an integer division (it rounds the ratio down, even to 0); use M_G / M_S": G_S
+                * (M_G // M_S),
                 "the channels are scrambled: a_S was reshaped channels-last (n_H, n_W, n_C) to (n_C, -1); "
                 "unroll with a_S.reshape(n_C, n_H * n_W)": _gram(_channels_last_unroll(a_S)) * r,
                 "the channels are scrambled: a_S.reshape(n_H*n_W, n_C).T is the course's TensorFlow unroll, "
-                "right for channels-last tensors only; unroll with a_S.reshape(n_C, n_H * n_W)":
-                    _gram(_tf_port_unroll(a_S)) * r,
+                "right for channels-last tensors only; unroll with a_S.reshape(n_C, n_H * n_W)": _gram(
+                    _tf_port_unroll(a_S)
+                )
+                * r,
             }
             for mistake, value in known.items():
                 if torch.allclose(got, value, rtol=RTOL):
                     _wrong(f"{mistake} ({setting}).")
             ratio = float((got * expected).sum() / (expected * expected).sum())  # least-squares scale
-            _wrong(f"for {setting}, the result differs from A Aᵀ · M_G / M_S by up to "
-                   f"{_g(float((got - expected).abs().max()))} (best-fit scale {_g(ratio)}).")
+            _wrong(
+                f"for {setting}, the result differs from A Aᵀ · M_G / M_S by up to "
+                f"{_g(float((got - expected).abs().max()))} (best-fit scale {_g(ratio)})."
+            )
         return "G_gram(S) · M_G / M_S, the Gram matrix of S as if S had G's n_H·n_W positions."
 
     return _check("rescaled_gram", body)
@@ -544,30 +627,46 @@ def check_total_cost(fn, seed: int = 0) -> CheckResult:
                 J_style = (J_style.detach() * 1e4).requires_grad_(True)
             c, s = float(J_content.detach().double()), float(J_style.detach().double())
             expected = alpha * c + beta * s
-            package = float(torch.as_tensor(costs.total_cost(J_content.detach(), J_style.detach(), alpha, beta)))
+            package = float(
+                torch.as_tensor(costs.total_cost(J_content.detach(), J_style.detach(), alpha, beta))
+            )
             if not math.isclose(package, expected, rel_tol=RTOL):
-                raise RuntimeError(f"nst_edu.checks: costs.total_cost gives {package!r} but α J_content + "
-                                   f"β J_style = {expected!r}; please report this bug.")
+                raise RuntimeError(
+                    f"nst_edu.checks: costs.total_cost gives {package!r} but α J_content + "
+                    f"β J_style = {expected!r}; please report this bug."
+                )
             out = _call(fn, J_content, J_style, alpha, beta)
             got = _scalar(fn, out, needs_grad=False)
             if not out.requires_grad:
-                _wrong(f"{_name(fn)}'s result carries no gradient with respect to J_content and J_style; use "
-                       f"torch operations only (no .item(), .detach(), torch.tensor(…) or torch.no_grad()).")
+                _wrong(
+                    f"{_name(fn)}'s result carries no gradient with respect to J_content and J_style; use "
+                    f"torch operations only (no .item(), .detach(), torch.tensor(…) or torch.no_grad())."
+                )
             setting = f"J_content = {_g(c)}, J_style = {_g(s)}, α = {alpha:g}, β = {beta:g}"
-            _diagnose(fn, got, expected, {
-                "α and β are swapped: α weights J_content, β weights J_style": beta * c + alpha * s,
-                "the weights α and β are missing": c + s,
-                "only α J_content is returned; add β J_style": alpha * c,
-                "only β J_style is returned; add α J_content": beta * s,
-                "that is α J_content − β J_style; the two costs are added": alpha * c - beta * s,
-                "the costs are multiplied; J is the weighted SUM α J_content + β J_style": alpha * c * beta * s,
-                "α is used for both terms": alpha * (c + s),
-                "β is used for both terms": beta * (c + s),
-                "that is the weighted mean (α J_content + β J_style)/(α + β); do not divide":
-                    expected / (alpha + beta),
-                "the course's default weights α = 10, β = 40 are used instead of the alpha and beta passed in":
-                    10 * c + 40 * s,
-            }, setting)
+            _diagnose(
+                fn,
+                got,
+                expected,
+                {
+                    "α and β are swapped: α weights J_content, β weights J_style": beta * c + alpha * s,
+                    "the weights α and β are missing": c + s,
+                    "only α J_content is returned; add β J_style": alpha * c,
+                    "only β J_style is returned; add α J_content": beta * s,
+                    "that is α J_content − β J_style; the two costs are added": alpha * c - beta * s,
+                    "the costs are multiplied; J is the weighted SUM α J_content + β J_style": alpha
+                    * c
+                    * beta
+                    * s,
+                    "α is used for both terms": alpha * (c + s),
+                    "β is used for both terms": beta * (c + s),
+                    "that is the weighted mean (α J_content + β J_style)/(α + β); do not divide": expected
+                    / (alpha + beta),
+                    "the course's default weights α = 10, β = 40 are used instead of the alpha and beta passed in": 10
+                    * c
+                    + 40 * s,
+                },
+                setting,
+            )
             J_content.grad = J_style.grad = None
             try:
                 out.backward()
@@ -576,9 +675,11 @@ def check_total_cost(fn, seed: int = 0) -> CheckResult:
             g_c = None if J_content.grad is None else float(J_content.grad)
             g_s = None if J_style.grad is None else float(J_style.grad)
             if g_c is None or g_s is None or not (_close(g_c, alpha) and _close(g_s, beta)):
-                _wrong(f"∂J/∂J_content should be α = {alpha:g} and ∂J/∂J_style should be β = {beta:g}, got "
-                       f"{g_c} and {g_s} on {setting}; build J from J_content and J_style with torch "
-                       f"operations only.")
+                _wrong(
+                    f"∂J/∂J_content should be α = {alpha:g} and ∂J/∂J_style should be β = {beta:g}, got "
+                    f"{g_c} and {g_s} on {setting}; build J from J_content and J_style with torch "
+                    f"operations only."
+                )
         return "J = α J_content + β J_style, with its gradient."
 
     return _check("total_cost", body)
@@ -591,7 +692,9 @@ def _call_keeping_global_rng(fn, *args):
     ``generator=``). The restore means the check itself leaves the caller's random numbers as they were.
     """
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(2016)  # any fixed state: the verdict must not depend on what the notebook drew before
+        torch.manual_seed(
+            2016
+        )  # any fixed state: the verdict must not depend on what the notebook drew before
         before = torch.get_rng_state()
         out = _call(fn, *args)
         touched = not torch.equal(torch.get_rng_state(), before)
@@ -613,17 +716,21 @@ def check_uniform_noise(fn, seed: int = 0) -> CheckResult:
         gen = torch.Generator().manual_seed(1000 + seed)
         # The third C has values a little outside [0, 1] (as a photo edited or resized without clamping can):
         # only there does the clip change G0, so only there does a missing clip show.
-        for ratio, noise_seed, (H, W), (low, high) in ((0.6, seed, (6, 8), (0.0, 1.0)),
-                                                      (0.2, seed + 7, (5, 3), (0.0, 1.0)),
-                                                      (0.3, seed + 3, (4, 5), (-0.25, 1.25))):
+        for ratio, noise_seed, (H, W), (low, high) in (
+            (0.6, seed, (6, 8), (0.0, 1.0)),
+            (0.2, seed + 7, (5, 3), (0.0, 1.0)),
+            (0.3, seed + 3, (4, 5), (-0.25, 1.25)),
+        ):
             C = low + (high - low) * torch.rand(1, 3, H, W, generator=gen)  # (1, 3, H, W) in [low, high]
             N = torch.rand(C.shape, generator=torch.Generator().manual_seed(noise_seed))  # (1, 3, H, W)
             unclipped = (1 - ratio) * C.double() + ratio * N.double()  # (1, 3, H, W)
             expected = unclipped.clamp(0, 1)
             package = noise.initial_image(C, "uniform", ratio, noise_seed)
             if not torch.allclose(package.double(), expected, atol=1e-6):
-                raise RuntimeError("nst_edu.checks: noise.initial_image(kind='uniform') disagrees with "
-                                   "clip((1 − r) C + r N); please report this bug.")
+                raise RuntimeError(
+                    "nst_edu.checks: noise.initial_image(kind='uniform') disagrees with "
+                    "clip((1 − r) C + r N); please report this bug."
+                )
             C_in = C.clone()
             out, touched_rng = _call_keeping_global_rng(fn, C_in, ratio, noise_seed)
             G0 = _tensor(fn, out, "the starting image G0")
@@ -637,44 +744,63 @@ def check_uniform_noise(fn, seed: int = 0) -> CheckResult:
             G0 = G0.detach().double()
             if torch.allclose(G0, expected, atol=1e-6):
                 if touched_rng:
-                    _wrong(f"G0 is right, but {_name(fn)} changed PyTorch's global random state (torch.manual_seed "
-                           f"or a draw without generator=…), which resets or shifts every random number the "
-                           f"caller draws next; draw N from a local generator, torch.rand(C.shape, "
-                           f"generator=torch.Generator().manual_seed(seed)) ({setting}).")
+                    _wrong(
+                        f"G0 is right, but {_name(fn)} changed PyTorch's global random state (torch.manual_seed "
+                        f"or a draw without generator=…), which resets or shifts every random number the "
+                        f"caller draws next; draw N from a local generator, torch.rand(C.shape, "
+                        f"generator=torch.Generator().manual_seed(seed)) ({setting})."
+                    )
                 again, _ = _call_keeping_global_rng(fn, C.clone(), ratio, noise_seed)
                 if not (isinstance(again, Tensor) and torch.equal(again.detach().double(), G0)):
-                    _wrong(f"called a second time with the same seed, {_name(fn)} gives another G0: a generator "
-                           f"made once, outside the function, keeps advancing; make it inside, from seed "
-                           f"({setting}).")
+                    _wrong(
+                        f"called a second time with the same seed, {_name(fn)} gives another G0: a generator "
+                        f"made once, outside the function, keeps advancing; make it inside, from seed "
+                        f"({setting})."
+                    )
                 continue
             if torch.allclose(G0, unclipped, atol=1e-6):
-                _wrong(f"the mix (1 − r) C + r N is right but not clipped: G0 has values in "
-                       f"[{_g(float(G0.min()))}, {_g(float(G0.max()))}] and must be an image in [0, 1]; end "
-                       f"with .clamp(0, 1) ({setting}).")
+                _wrong(
+                    f"the mix (1 − r) C + r N is right but not clipped: G0 has values in "
+                    f"[{_g(float(G0.min()))}, {_g(float(G0.max()))}] and must be an image in [0, 1]; end "
+                    f"with .clamp(0, 1) ({setting})."
+                )
             known = {
-                "C was clipped before the mix; clip the mix itself, clip((1 − r) C + r N)":
-                    (1 - ratio) * C.double().clamp(0, 1) + ratio * N.double(),
-                "the weights are swapped: (1 − r) goes with C and r with the noise N":
-                    (ratio * C.double() + (1 - ratio) * N.double()).clamp(0, 1),
-                "that is the additive recipe clip(C + r(2N − 1)); the uniform one mixes (1 − r) C + r N":
-                    (C.double() + ratio * (2 * N.double() - 1)).clamp(0, 1),
-                "that is C + r N, without the factor (1 − r) on C": (C.double() + ratio * N.double()).clamp(0, 1),
+                "C was clipped before the mix; clip the mix itself, clip((1 − r) C + r N)": (1 - ratio)
+                * C.double().clamp(0, 1)
+                + ratio * N.double(),
+                "the weights are swapped: (1 − r) goes with C and r with the noise N": (
+                    ratio * C.double() + (1 - ratio) * N.double()
+                ).clamp(0, 1),
+                "that is the additive recipe clip(C + r(2N − 1)); the uniform one mixes (1 − r) C + r N": (
+                    C.double() + ratio * (2 * N.double() - 1)
+                ).clamp(0, 1),
+                "that is C + r N, without the factor (1 − r) on C": (C.double() + ratio * N.double()).clamp(
+                    0, 1
+                ),
                 "that is pure noise N; keep (1 − r) C in the mix": N.double(),
                 "that is C itself: no noise was added": C.double(),
             }
             for mistake, value in known.items():
-                if torch.allclose(G0.clamp(0, 1), value.clamp(0, 1), atol=1e-6):  # clipped or not, the same mistake
+                if torch.allclose(
+                    G0.clamp(0, 1), value.clamp(0, 1), atol=1e-6
+                ):  # clipped or not, the same mistake
                     _wrong(f"{mistake} ({setting}).")
             if float(G0.min()) < -1e-6 or float(G0.max()) > 1 + 1e-6:
-                _wrong(f"G0 has values in [{_g(float(G0.min()))}, {_g(float(G0.max()))}]; an image lives in "
-                       f"[0, 1] (clip it) ({setting}).")
+                _wrong(
+                    f"G0 has values in [{_g(float(G0.min()))}, {_g(float(G0.max()))}]; an image lives in "
+                    f"[0, 1] (clip it) ({setting})."
+                )
             N_implied = (G0 - (1 - ratio) * C.double()) / ratio  # what your noise must have been
             if float(N_implied.min()) > -1e-4 and float(N_implied.max()) < 1 + 1e-4:
-                _wrong(f"the mix (1 − r) C + r N looks right but N is not the seeded draw ({setting}); draw it "
-                       f"with torch.rand(C.shape, generator=torch.Generator().manual_seed(seed)), so that the "
-                       f"same seed gives the same G0 as noise.initial_image.")
-            _wrong(f"G0 differs from clip((1 − r) C + r N) by up to "
-                   f"{_g(float((G0 - expected).abs().max()))} ({setting}).")
+                _wrong(
+                    f"the mix (1 − r) C + r N looks right but N is not the seeded draw ({setting}); draw it "
+                    f"with torch.rand(C.shape, generator=torch.Generator().manual_seed(seed)), so that the "
+                    f"same seed gives the same G0 as noise.initial_image."
+                )
+            _wrong(
+                f"G0 differs from clip((1 − r) C + r N) by up to "
+                f"{_g(float((G0 - expected).abs().max()))} ({setting})."
+            )
         return "G0 = clip((1 − r) C + r N), N ~ U(0, 1) from the seed: the same as noise.initial_image."
 
     return _check("uniform_noise", body)
@@ -699,29 +825,42 @@ def check_frame_changes(fn, seed: int = 0) -> CheckResult:
         for K, (H, W) in ((5, (6, 8)), (3, (4, 3))):
             frames = [(5 * k, rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8)) for k in range(K)]
             flat = [[int(v) for v in frame.ravel()] for _, frame in frames]
-            expected = [sum(abs(b - a) for a, b in zip(flat[k], flat[k + 1])) / (255 * H * W * 3)
-                        for k in range(K - 1)]
+            expected = [
+                sum(abs(b - a) for a, b in zip(flat[k], flat[k + 1])) / (255 * H * W * 3)
+                for k in range(K - 1)
+            ]
             package = animation.frame_changes(frames)
             if not np.allclose(package, expected, rtol=1e-9, atol=0):
-                raise RuntimeError("nst_edu.checks: animation.frame_changes disagrees with mean |ΔF| / 255; "
-                                   "please report this bug.")
+                raise RuntimeError(
+                    "nst_edu.checks: animation.frame_changes disagrees with mean |ΔF| / 255; "
+                    "please report this bug."
+                )
             given = [(step, frame.copy()) for step, frame in frames]
             out = _call(fn, given)
             setting = f"{K} frames of shape ({H}, {W}, 3)"
             if any(not np.array_equal(a, b) for (_, a), (_, b) in zip(given, frames)):
                 _wrong(f"{_name(fn)} changed the frames in place; compute on copies.")
             if out is None or isinstance(out, (str, bytes)):
-                _wrong(f"{_name(fn)} returned {type(out).__name__}; expected K − 1 numbers (a list or an array)"
-                       + (" — is the `return` missing?" if out is None else "."))
+                _wrong(
+                    f"{_name(fn)} returned {type(out).__name__}; expected K − 1 numbers (a list or an array)"
+                    + (" — is the `return` missing?" if out is None else ".")
+                )
             try:
                 got = np.asarray(out.detach().cpu() if isinstance(out, Tensor) else out, dtype=np.float64)
             except (TypeError, ValueError):
-                _wrong(f"{_name(fn)} returned {type(out).__name__}; expected K − 1 numbers (a list or an array).")
+                _wrong(
+                    f"{_name(fn)} returned {type(out).__name__}; expected K − 1 numbers (a list or an array)."
+                )
             got = got.reshape(-1) if got.ndim > 1 and got.size == K - 1 else got
             if got.shape != (K - 1,):
-                hint = " (one change per pair of consecutive frames: K frames give K − 1 changes)" \
-                    if got.ndim == 1 else ""
-                _wrong(f"{_name(fn)} returned shape {tuple(got.shape)} for {setting}; expected ({K - 1},){hint}.")
+                hint = (
+                    " (one change per pair of consecutive frames: K frames give K − 1 changes)"
+                    if got.ndim == 1
+                    else ""
+                )
+                _wrong(
+                    f"{_name(fn)} returned shape {tuple(got.shape)} for {setting}; expected ({K - 1},){hint}."
+                )
             if np.allclose(got, expected, rtol=1e-6, atol=1e-12):
                 continue
             images = [frame.astype(np.float64) for _, frame in frames]  # (H, W, 3) in 0 … 255
@@ -729,22 +868,30 @@ def check_frame_changes(fn, seed: int = 0) -> CheckResult:
             known = {
                 "the uint8 frames were subtracted as uint8, which wraps around (3 − 5 = 254); convert them "
                 "to float before subtracting": [
-                    (frames[k + 1][1] - frames[k][1]).astype(np.float64).mean() / 255 for k in range(K - 1)],
+                    (frames[k + 1][1] - frames[k][1]).astype(np.float64).mean() / 255 for k in range(K - 1)
+                ],
                 "that is in 0 … 255 units; divide by 255": [np.abs(d).mean() for d in diffs],
-                "the absolute value is missing: changes of opposite sign cancel": [d.mean() / 255 for d in diffs],
-                "those are squared differences; the change is the mean ABSOLUTE difference":
-                    [((d / 255) ** 2).mean() for d in diffs],
-                "that is the root mean square; the change is the mean absolute difference":
-                    [np.sqrt(((d / 255) ** 2).mean()) for d in diffs],
+                "the absolute value is missing: changes of opposite sign cancel": [
+                    d.mean() / 255 for d in diffs
+                ],
+                "those are squared differences; the change is the mean ABSOLUTE difference": [
+                    ((d / 255) ** 2).mean() for d in diffs
+                ],
+                "that is the root mean square; the change is the mean absolute difference": [
+                    np.sqrt(((d / 255) ** 2).mean()) for d in diffs
+                ],
                 "that is the sum over pixels; take the mean": [np.abs(d).sum() / 255 for d in diffs],
-                "each frame is compared with the first one; compare consecutive frames F_k and F_{k+1}":
-                    [np.abs(images[k + 1] - images[0]).mean() / 255 for k in range(K - 1)],
+                "each frame is compared with the first one; compare consecutive frames F_k and F_{k+1}": [
+                    np.abs(images[k + 1] - images[0]).mean() / 255 for k in range(K - 1)
+                ],
             }
             for mistake, value in known.items():
                 if np.allclose(got, value, rtol=1e-6, atol=1e-12):
                     _wrong(f"{mistake} ({setting}).")
             worst = int(np.argmax(np.abs(got - expected)))
-            _wrong(f"change[{worst}] is {_g(float(got[worst]))} instead of {_g(expected[worst])} ({setting}).")
+            _wrong(
+                f"change[{worst}] is {_g(float(got[worst]))} instead of {_g(expected[worst])} ({setting})."
+            )
         return "change[k] = mean |F_{k+1} − F_k| / 255, the same as animation.frame_changes."
 
     return _check("frame_changes", body)
@@ -770,15 +917,24 @@ def _tiny_problem(seed: int, optimizer: str = "adam", lr: float = 0.05):
     from .config import Config
 
     gen = torch.Generator().manual_seed(seed)
-    config = Config(content_layer="relu2_2", style_layers=(("relu1_1", 0.5), ("relu2_1", 0.5)), weights="random",
-                    alpha=1.0, beta=1e-3, optimizer=optimizer, lr=lr, init="content", seed=seed)
+    config = Config(
+        content_layer="relu2_2",
+        style_layers=(("relu1_1", 0.5), ("relu2_1", 0.5)),
+        weights="random",
+        alpha=1.0,
+        beta=1e-3,
+        optimizer=optimizer,
+        lr=lr,
+        init="content",
+        seed=seed,
+    )
     state, n_in = {}, 3
     for name, n_out in (("conv1_1", 64), ("conv1_2", 64), ("conv2_1", 128), ("conv2_2", 128)):
         state[f"{name}.weight"] = torch.randn(n_out, n_in, 3, 3, generator=gen) * (2.0 / (9 * n_in)) ** 0.5
         state[f"{name}.bias"] = torch.zeros(n_out)
         n_in = n_out
 
-    def model(frozen: bool = True) -> "vgg.VGG19Features":
+    def model(frozen: bool = True) -> vgg.VGG19Features:
         net = vgg.VGG19Features(weights="random", layers=config.layers, state_dict=state)
         return net if frozen else net.requires_grad_(True).train()
 
@@ -798,9 +954,8 @@ def _make_loop_optimizer(kind: str, G: Tensor, config):
     return BoxLBFGS(G, lr=config.lr, history_size=config.history_size, precondition=config.precondition)
 
 
-def _reference_loop(objective, G0: Tensor, kind: str, config, mistake: str | None = None):
-    """``nst_edu.run``'s step, ``_LOOP_STEPS`` times from G0; ``mistake`` (a key of ``_LOOP_MISTAKES``) plays
-    that wrong loop instead.
+def _reference_loop(objective, G0: Tensor, kind: str, config, zero_grad: bool = True):
+    """``nst_edu.run``'s step, ``_LOOP_STEPS`` times from G0 (``zero_grad=False``: the loop that forgets it).
 
     Returns the images after each step and the costs J before each step (what ``run`` records).
     """
@@ -809,7 +964,7 @@ def _reference_loop(objective, G0: Tensor, kind: str, config, mistake: str | Non
     images, Js = [], []
 
     def closure():
-        if mistake != "no zero_grad":
+        if zero_grad:
             optimizer.zero_grad(set_to_none=True)
         J = objective(G)["total"]
         J.backward()
@@ -817,19 +972,20 @@ def _reference_loop(objective, G0: Tensor, kind: str, config, mistake: str | Non
 
     for _ in range(_LOOP_STEPS):
         J = optimizer.step(closure)
-        if mistake != "no clamp":
-            with torch.no_grad():
-                G.clamp_(0, 1)
+        with torch.no_grad():
+            G.clamp_(0, 1)
         images.append(G.detach().clone())
         Js.append(float(J.detach()))
     return images, Js
 
 
-_LOOP_MISTAKES = {
-    "no zero_grad": "the gradients accumulate from step to step: call optimizer.zero_grad() before J.backward() "
-                    "(.backward() adds to G.grad, it does not overwrite it)",
-    "no clamp": "G leaves [0, 1]: after the optimizer step, clamp it in place, with torch.no_grad(): G.clamp_(0, 1)",
-}
+_NO_ZERO_GRAD = (
+    "the gradients accumulate from step to step: call optimizer.zero_grad() before J.backward() "
+    "(.backward() adds to G.grad, it does not overwrite it)"
+)
+_NO_CLAMP = (
+    "G leaves [0, 1]: after the optimizer step, clamp it in place, with torch.no_grad(): G.clamp_(0, 1)"
+)
 
 
 def _run_learner_loop(fn, G0: Tensor, kind: str, model, targets, config):
@@ -837,13 +993,16 @@ def _run_learner_loop(fn, G0: Tensor, kind: str, model, targets, config):
     G = G0.clone().requires_grad_(True)
     optimizer = _make_loop_optimizer(kind, G, config)
     images, Js = [], []
-    for k in range(1, _LOOP_STEPS + 1):
+    for _ in range(_LOOP_STEPS):
         try:
             out = _call(fn, G, optimizer, model, targets, config)
         except _Verdict as verdict:
             raise _Verdict(verdict.message + _loop_hint(verdict.message, kind)) from None
         if out is None:
-            _wrong(f"{_name(fn)} returned None; return J, the cost of G before the step, so the loop can record it.")
+            _wrong(
+                f"{_name(fn)} returned None; return J, the cost of G before the step, so the loop can "
+                f"record it."
+            )
         if isinstance(out, Tensor):
             if out.numel() != 1:
                 _wrong(f"{_name(fn)} returned a tensor of shape {_shape(out)}; return J, one number.")
@@ -853,16 +1012,20 @@ def _run_learner_loop(fn, G0: Tensor, kind: str, model, targets, config):
         else:
             _wrong(f"{_name(fn)} returned {type(out).__name__}; return J, the cost of G before the step.")
         if not (G.is_leaf and G.requires_grad):
-            _wrong("the G passed in is no longer a leaf tensor that requires grad; change it only in place, "
-                   "under torch.no_grad().")
+            _wrong(
+                "the G passed in is no longer a leaf tensor that requires grad; change it only in place, "
+                "under torch.no_grad()."
+            )
         images.append(G.detach().clone())
         Js.append(J)
     return images, Js
 
 
 def _loop_hint(message: str, kind: str) -> str:
-    """The likely cause of an exception raised by a learner's step."""
-    if "leaf Variable that requires grad" in message or "a leaf Variable" in message:
+    """The likely cause of an exception raised by a learner's step ("" for the stub's "not attempted")."""
+    if not message.startswith("✗ your function raised"):
+        return ""
+    if "a leaf Variable" in message:
         return " — clamp G inside `with torch.no_grad():` (an in-place change of G must not be recorded)."
     if "backward through the graph a second time" in message:
         return " — the targets carry a graph: compute them once under torch.no_grad()."
@@ -878,23 +1041,30 @@ def _compare_loop(fn, got, expected, objective, G0: Tensor, kind: str, config, w
     (images, Js), (ref_images, ref_Js) = got, expected
     for k, (G, G_ref, J, J_ref) in enumerate(zip(images, ref_images, Js, ref_Js), start=1):
         if not math.isclose(J, J_ref, rel_tol=1e-5):
-            _wrong(f"at step {k} {_name(fn)} returned J = {_g(J)}; expected {_g(J_ref)}, the total cost of G "
-                   f"before the step ({what}).")
+            _wrong(
+                f"at step {k} {_name(fn)} returned J = {_g(J)}; expected {_g(J_ref)}, the total cost of G "
+                f"before the step ({what})."
+            )
         if float(G.min()) < 0 or float(G.max()) > 1:
-            _wrong(f"after step {k}, G has values in [{_g(float(G.min()))}, {_g(float(G.max()))}] ({what}): "
-                   f"{_LOOP_MISTAKES['no clamp']}.")
+            _wrong(
+                f"after step {k}, G has values in [{_g(float(G.min()))}, {_g(float(G.max()))}] ({what}): "
+                f"{_NO_CLAMP}."
+            )
         if float((G - G_ref).abs().max()) <= 1e-4:
             continue
         if torch.equal(G, images[k - 2] if k > 1 else G0):
             # Also what optimizer.step() before J.backward() gives: zero_grad has just cleared G.grad.
-            _wrong(f"G did not change at step {k} ({what}): call optimizer.step() after J.backward() "
-                   f"(the order is zero_grad, J, J.backward(), step).")
-        for mistake, explanation in _LOOP_MISTAKES.items():
-            wrong_images, _ = _reference_loop(objective, G0, kind, config, mistake)
-            if all(float((a - b).abs().max()) <= 1e-4 for a, b in zip(images, wrong_images)):
-                _wrong(f"G after step {k} differs from nst_edu.run's ({what}): {explanation}.")
-        _wrong(f"G after step {k} differs from nst_edu.run's by up to {_g(float((G - G_ref).abs().max()))} "
-               f"({what}).")
+            _wrong(
+                f"G did not change at step {k} ({what}): call optimizer.step() after J.backward() "
+                f"(the order is zero_grad, J, J.backward(), step)."
+            )
+        accumulated, _ = _reference_loop(objective, G0, kind, config, zero_grad=False)
+        if all(float((a - b).abs().max()) <= 1e-4 for a, b in zip(images, accumulated)):
+            _wrong(f"G after step {k} differs from nst_edu.run's ({what}): {_NO_ZERO_GRAD}.")
+        _wrong(
+            f"G after step {k} differs from nst_edu.run's by up to {_g(float((G - G_ref).abs().max()))} "
+            f"({what})."
+        )
 
 
 def _expected_targets(model, C: Tensor, S: Tensor, config):
@@ -906,13 +1076,14 @@ def _expected_targets(model, C: Tensor, S: Tensor, config):
 
 
 def check_compute_targets(fn, seed: int = 0) -> CheckResult:
-    r"""Grade ``fn(model, C, S, config) -> (a_C, grams_S)``: freeze the network, then compute the fixed targets.
+    r"""Grade ``fn(model, C, S, config) -> (a_C, grams_S)``: freeze the network, then compute the targets.
 
-    a_C is the activation of C at ``config.content_layer``; ``grams_S[l] = gram_matrix(unroll(a_S^[l])) · M_G / M_S``
-    for each style layer l, with M = n_H·n_W of G (C's size) and of S at that layer. Graded on a network whose
-    weights still require grad and that is in training mode (as a freshly built one is): afterwards its weights
-    must be frozen and the model in eval mode, the targets must carry no gradient graph, and two steps of the loop
-    with these targets must leave the weights without ``.grad``.
+    a_C is the activation of C at ``config.content_layer``;
+    ``grams_S[l] = gram_matrix(unroll(a_S^[l])) · M_G / M_S`` for each style layer l, with M = n_H·n_W of G
+    (C's size) and of S at that layer. Graded on a network whose weights still require grad and that is in
+    training mode (as a freshly built one is): afterwards its weights must be frozen and the model in eval
+    mode, the targets must carry no gradient graph, and two steps of the loop with these targets must leave
+    the weights without ``.grad``.
     """
 
     def body() -> str:
@@ -925,11 +1096,15 @@ def check_compute_targets(fn, seed: int = 0) -> CheckResult:
         a_C, grams_S = out
         a_C = _tensor(fn, a_C, "a_C, the content image's activation at config.content_layer")
         if a_C.shape != a_C_ref.shape:
-            _wrong(f"a_C has shape {_shape(a_C)}; the activation of C at {config.content_layer} has shape "
-                   f"{_shape(a_C_ref)}.")
+            _wrong(
+                f"a_C has shape {_shape(a_C)}; the activation of C at {config.content_layer} has shape "
+                f"{_shape(a_C_ref)}."
+            )
         if not torch.allclose(a_C.detach().double(), a_C_ref.double(), rtol=1e-5, atol=1e-6):
-            _wrong(f"a_C differs from the network's activation of C at config.content_layer "
-                   f"({config.content_layer}) by up to {_g(float((a_C.detach() - a_C_ref).abs().max()))}.")
+            _wrong(
+                f"a_C differs from the network's activation of C at config.content_layer "
+                f"({config.content_layer}) by up to {_g(float((a_C.detach() - a_C_ref).abs().max()))}."
+            )
         if not isinstance(grams_S, dict):
             _wrong(f"grams_S is a {type(grams_S).__name__}; return a dict {{style layer: Gram matrix}}.")
         with torch.no_grad():  # M = n_H·n_W of each style layer's activation, for G (C's size) and for S
@@ -941,35 +1116,55 @@ def check_compute_targets(fn, seed: int = 0) -> CheckResult:
             G_S = _tensor(fn, grams_S[layer], f"the Gram matrix of S at {layer}")
             if G_S.shape != ref.shape:
                 hint = " — is it the activation, not its Gram matrix?" if G_S.dim() == 4 else ""
-                _wrong(f"grams_S[{layer!r}] has shape {_shape(G_S)}; a Gram matrix there is {_shape(ref)}{hint}.")
+                _wrong(
+                    f"grams_S[{layer!r}] has shape {_shape(G_S)}; a Gram matrix there is {_shape(ref)}{hint}."
+                )
             got, ref = G_S.detach().double(), ref.double()
             if torch.allclose(got, ref, rtol=1e-5):
                 continue
             plain = ref * (M_S[layer] / M_G[layer])  # S's Gram matrix as it is
             if torch.allclose(got, plain, rtol=1e-5):
-                _wrong(f"grams_S[{layer!r}] is S's Gram matrix as it is; S and G differ in size, so rescale it "
-                       f"by M_G / M_S (n_H·n_W of G's activation over S's at that layer).")
+                _wrong(
+                    f"grams_S[{layer!r}] is S's Gram matrix as it is; S and G differ in size, so "
+                    f"rescale it by M_G / M_S (n_H·n_W of G's activation over S's at that layer)."
+                )
             if torch.allclose(got, plain * (M_S[layer] / M_G[layer]), rtol=1e-5):
-                _wrong(f"grams_S[{layer!r}] is rescaled by M_S / M_G; the factor is M_G / M_S (G's positions over "
-                       f"S's).")
-            _wrong(f"grams_S[{layer!r}] differs from gram_matrix(unroll(a_S)) · M_G / M_S by up to "
-                   f"{_g(float((got - ref).abs().max()))}.")
-        tracked = [name for name, t in (("a_C", a_C), *((f"grams_S[{k!r}]", v) for k, v in grams_S.items()))
-                   if isinstance(t, Tensor) and t.requires_grad]
+                _wrong(
+                    f"grams_S[{layer!r}] is rescaled by M_S / M_G; the factor is M_G / M_S (G's "
+                    f"positions over S's)."
+                )
+            _wrong(
+                f"grams_S[{layer!r}] differs from gram_matrix(unroll(a_S)) · M_G / M_S by up to "
+                f"{_g(float((got - ref).abs().max()))}."
+            )
+        tracked = [
+            name
+            for name, t in (("a_C", a_C), *((f"grams_S[{k!r}]", v) for k, v in grams_S.items()))
+            if isinstance(t, Tensor) and t.requires_grad
+        ]
         outcome = _two_steps(model, C, G0, a_C, grams_S, config)
         if tracked:
-            _wrong(f"{tracked[0]} requires grad: the targets were computed with gradient tracking, so each "
-                   f"J.backward() also runs back through them into the network ({outcome}). They are constants: "
-                   f"compute them under `with torch.no_grad():` (or .detach() them).")
+            _wrong(
+                f"{tracked[0]} requires grad: the targets were computed with gradient tracking, so each "
+                f"J.backward() also runs back through them into the network ({outcome}). They are "
+                f"constants: compute them under `with torch.no_grad():` (or .detach() them)."
+            )
         if any(p.requires_grad for p in model.parameters()):
-            _wrong(f"the network is not frozen: its weights still require grad, so every J.backward() also "
-                   f"computes gradients for them ({outcome}); call model.requires_grad_(False).")
+            _wrong(
+                f"the network is not frozen: its weights still require grad, so every J.backward() also "
+                f"computes gradients for them ({outcome}); call model.requires_grad_(False)."
+            )
         if model.training:
-            _wrong("the network is still in training mode; call model.eval() (VGG19Features has no dropout or "
-                   "batch norm, but a network with them would change its features from call to call).")
+            _wrong(
+                "the network is still in training mode; call model.eval() (VGG19Features has no dropout "
+                "or batch norm, but a network with them would change its features from call to call)."
+            )
         if outcome != "two steps ran, no weight got a .grad":
             _wrong(f"with these targets, {outcome}.")
-        return "network frozen (eval, no weight requires grad); a_C and the rescaled Gram matrices of S, no graph."
+        return (
+            "network frozen (eval, no weight requires grad); a_C and the rescaled Gram matrices of S, "
+            "no graph."
+        )
 
     return _check("compute_targets", body)
 
@@ -1016,9 +1211,9 @@ def check_train_step(fn, seed: int = 0) -> CheckResult:
 
     ``targets`` is ``(a_C, grams_S)`` as ``compute_targets`` returns it. The step: ``optimizer.zero_grad()``,
     $J(G) = \alpha J_{content} + \beta \sum_l \lambda_l J^{[l]}_{style}$ from ``costs``, ``J.backward()``,
-    ``optimizer.step()``, then G clamped to [0, 1] in place under ``torch.no_grad()``; it returns J (of G before
-    the step). Graded for three steps against ``nst_edu.run``'s own step on a tiny network, from a start with
-    pixels on 0 and 1 so that the clamp matters.
+    ``optimizer.step()``, then G clamped to [0, 1] in place under ``torch.no_grad()``; it returns J (of G
+    before the step). Graded for three steps against ``nst_edu.run``'s own step on a tiny network, from a
+    start with pixels on 0 and 1 so that the clamp matters.
     """
 
     def body() -> str:
@@ -1029,16 +1224,18 @@ def check_train_step(fn, seed: int = 0) -> CheckResult:
 
 
 def check_closure_step(fn, seed: int = 0) -> CheckResult:
-    r"""Grade ``fn(G, optimizer, model, targets, config) -> J``: one step through a closure, for any optimizer.
+    r"""Grade ``fn(G, optimizer, model, targets, config) -> J``: one step through a closure, any optimizer.
 
     The closure zeroes the gradient, computes J and calls ``J.backward()``; ``optimizer.step(closure)`` then
-    evaluates it, and G is clamped to [0, 1] in place. Graded for three steps against ``nst_edu.run``'s own step
-    with the package's ``BoxLBFGS``, and with Adam (whose ``step`` also takes a closure).
+    evaluates it, and G is clamped to [0, 1] in place. Graded for three steps against ``nst_edu.run``'s own
+    step with the package's ``BoxLBFGS``, and with Adam (whose ``step`` also takes a closure).
     """
 
     def body() -> str:
         _check_loop_step(fn, "lbfgs", seed)
         _check_loop_step(fn, "adam", seed)
-        return "optimizer.step(closure), then the clamp: the same images as nst_edu.run with BoxLBFGS and Adam."
+        return (
+            "optimizer.step(closure), then the clamp: the same images as nst_edu.run with BoxLBFGS and Adam."
+        )
 
     return _check("closure_step", body)

@@ -1,4 +1,4 @@
-"""Solutions to the exercises of notebooks/02_gram_and_style_cost.ipynb: Gram matrix and style costs."""
+"""Solutions to the exercises of notebooks/02_gram_and_style_cost.ipynb: Gram matrix, style costs, rescaled Gram matrix."""
 
 import torch
 
@@ -20,3 +20,11 @@ def layer_style_cost(a_S, a_G):
 def style_cost(a_S, a_G, style_weights):
     """J_style = Σ_l λ^[l] J_style^[l]; a_S, a_G: {layer: (1, n_C, n_H, n_W)}, style_weights: [(layer, λ), ...]."""
     return sum(weight * layer_style_cost(a_S[layer], a_G[layer]) for layer, weight in style_weights)
+
+
+def rescaled_gram(a_S, M_G):
+    """(M_G / M_S) A_S A_Sᵀ: S's Gram matrix as if S had G's M_G positions; (1, n_C, n_H, n_W), int -> (n_C, n_C)."""
+    _, n_C, n_H, n_W = a_S.shape
+    M_S = n_H * n_W  # positions of S at this layer
+    A_S = a_S.reshape(n_C, M_S)  # (n_C, M_S)
+    return gram_matrix(A_S) * (M_G / M_S)  # (n_C, n_C)
