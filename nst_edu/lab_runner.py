@@ -1,4 +1,4 @@
-"""The headless side of the widget lab: one ``transfer.run`` in a worker thread, with Stop, and the lab's helpers.
+"""The widget lab's headless side: one ``transfer.run`` in a worker thread, with Stop, and the lab's helpers.
 
 What it is: ``BackgroundRun`` starts ``transfer.run(content, style, config, callback=…, stop=event,
 progress=False)`` in a daemon thread, refuses a second start while one is running, stops through a
@@ -13,6 +13,7 @@ optimization (``transfer.run`` is the one loop; nothing here changes what it com
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 import time
@@ -24,7 +25,7 @@ import torch
 from PIL import Image
 
 from . import animation, images, transfer
-from .config import Config
+from .config import PRESETS, Config
 
 StepCallback = Callable[[transfer.StepInfo], None]
 DoneCallback = Callable[["transfer.Result | None", "BaseException | None"], None]
@@ -58,9 +59,15 @@ class BackgroundRun:
         with self._lock:
             return self._thread is not None and self._thread.is_alive()
 
-    def start(self, content, style, config: Config, on_step: StepCallback | None = None,
-              on_done: DoneCallback | None = None) -> None:
-        """Start a run; raises ``AlreadyRunningError`` if one is going (the check and the start are atomic)."""
+    def start(
+        self,
+        content,
+        style,
+        config: Config,
+        on_step: StepCallback | None = None,
+        on_done: DoneCallback | None = None,
+    ) -> None:
+        """Start a run; ``AlreadyRunningError`` if one is going (the check and the start are atomic)."""
         if not isinstance(config, Config):
             raise TypeError(f"config must be a nst_edu.Config, got {type(config).__name__}")
         with self._lock:
@@ -69,8 +76,12 @@ class BackgroundRun:
             self._stop = threading.Event()
             self.config = config  # a frozen dataclass: later control changes cannot reach it
             self.result = self.error = None
-            self._thread = threading.Thread(target=self._work, name="nst-lab-run", daemon=True,
-                                            args=(content, style, config, self._stop, on_step, on_done))
+            self._thread = threading.Thread(
+                target=self._work,
+                name="nst-lab-run",
+                daemon=True,
+                args=(content, style, config, self._stop, on_step, on_done),
+            )
             self._thread.start()
 
     def stop(self) -> bool:
@@ -118,7 +129,7 @@ class BackgroundRun:
 
 
 class Throttle:
-    """Due at most once per ``interval_s`` seconds; ``due(force=True)`` is always due (first and last update)."""
+    """Due at most once per ``interval_s`` seconds; ``due(force=True)`` always is (first and last update)."""
 
     def __init__(self, interval_s: float, clock: Callable[[], float] = time.perf_counter):
         self.interval_s, self._clock, self._last = interval_s, clock, None
@@ -148,15 +159,18 @@ class LatestDrawer:
 
     BUSY_FACTOR = 4.0
 
-    def __init__(self, draw: Callable[[object], None], interval_s: float,
-                 on_error: Callable[[BaseException], None] | None = None,
-                 clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self,
+        draw: Callable[[object], None],
+        interval_s: float,
+        on_error: Callable[[BaseException], None] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         self._draw, self.interval_s, self._on_error, self._clock = draw, interval_s, on_error, clock
         self._cond = threading.Condition()
         self._state, self._version, self._drawn, self._last = None, 0, 0, None
         self._gap = interval_s
         self._finishing = False
-        self.draws = 0
         self._thread = threading.Thread(target=self._loop, name="nst-lab-draw", daemon=True)
         self._thread.start()
 
@@ -182,8 +196,11 @@ class LatestDrawer:
             with self._cond:
                 while True:
                     pending = self._version > self._drawn
-                    wait = 0.0 if self._last is None or self._finishing else \
-                        self._last + self._gap - self._clock()
+                    wait = (
+                        0.0
+                        if self._last is None or self._finishing
+                        else self._last + self._gap - self._clock()
+                    )
                     if pending and wait <= 0:
                         state, self._drawn = self._state, self._version
                         break
@@ -193,7 +210,6 @@ class LatestDrawer:
             self._last = self._clock()
             try:
                 self._draw(state)
-                self.draws += 1
             except Exception as exc:  # noqa: BLE001 - a broken view is reported, the run goes on
                 if self._on_error is not None:
                     self._on_error(exc)
@@ -202,30 +218,57 @@ class LatestDrawer:
 
 def png_bytes(image) -> bytes:
     """PNG bytes of a (1, 3, H, W) tensor in [0, 1] or an (H, W, 3) uint8 array."""
-    pil = images.to_pil(image.detach().float().cpu()) if isinstance(image, torch.Tensor) \
+    pil = (
+        images.to_pil(image.detach().float().cpu())
+        if isinstance(image, torch.Tensor)
         else Image.fromarray(np.asarray(image, dtype=np.uint8))
+    )
     buf = io.BytesIO()
     pil.save(buf, format="PNG", compress_level=1)  # speed over size: previews are sent many times
     return buf.getvalue()
 
 
-def code_for(content: str, style: str, config: Config, content_note: str = "", style_note: str = "") -> str:
-    """Python source that reproduces the run: the imports, the ``Config`` and the ``nst_edu.run`` call.
+def code_for(
+    content: str,
+    style: str,
+    config: Config,
+    content_note: str = "",
+    style_note: str = "",
+    preset: str | None = None,
+) -> str:
+    """Python source that reproduces the run: the import, the config and the ``nst_edu.run`` call.
 
-    ``content`` / ``style`` are written as string literals (a sample name or a file name); a note becomes a
-    comment on the line above the call (e.g. that an uploaded file has to be put beside the notebook).
+    With ``preset`` the config is written as ``nst_edu.preset(preset, …)`` with the fields that differ from
+    that preset, else as ``Config(…)`` with the fields that differ from the defaults: either way it rebuilds
+    ``config`` exactly. ``content`` / ``style`` are written as string literals (a sample name or a file name);
+    a note becomes a comment on the line above the call (e.g. that an uploaded file has to be put beside the
+    notebook).
     """
     notes = [f"# {note}" for note in (content_note, style_note) if note]
+    if preset is None:
+        head, built = ["import nst_edu", "from nst_edu import Config"], config.to_code()
+    else:
+        head, built = ["import nst_edu"], preset_code(preset, config)
     lines = [
-        "import nst_edu",
-        "from nst_edu import Config",
+        *head,
         "",
-        f"config = {config.to_code()}",
+        f"config = {built}",
         *notes,
         f"result = nst_edu.run({content!r}, {style!r}, config, progress=False)",
         "",
     ]
     return "\n".join(lines)
+
+
+def preset_code(name: str, config: Config) -> str:
+    """``nst_edu.preset(name, field=value, …)``: the fields of ``config`` that differ from the preset."""
+    base = PRESETS[name]
+    changes = [
+        f"    {f.name}={getattr(config, f.name)!r},"
+        for f in dataclasses.fields(config)
+        if getattr(config, f.name) != getattr(base, f.name)
+    ]
+    return "\n".join(["nst_edu.preset(", f"    {name!r},", *changes, ")"])
 
 
 def free_stem(out_dir: Path, stem: str, suffixes=(".png", ".gif")) -> str:

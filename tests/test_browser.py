@@ -1,8 +1,8 @@
 """The widget lab in a real browser: Voilà serves app/style_lab.ipynb, Playwright drives Debian's Chromium.
 
-The test moves the steps slider with the keyboard, presses Run, waits until the live image changes and the loss
-plot appears, presses Stop and checks that the lab says it stopped and kept the partial result. A screenshot is
-left in test-artifacts/browser_lab.png (git-ignored) for a person to look at.
+The test moves the steps slider with the keyboard, presses Run, waits until the live image changes and the
+loss plot appears, presses Stop and checks that the lab says it stopped and kept the partial result. A
+screenshot is left in test-artifacts/browser_lab.png (git-ignored) for a person to look at.
 """
 
 from __future__ import annotations
@@ -17,12 +17,23 @@ from pathlib import Path
 
 import pytest
 
+from nst_edu.widgets import DEFAULT_CONFIG
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-STEPS_AFTER_KEYS = 40  # the app starts at 60 steps; 20 presses of ArrowLeft
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+KEY_PRESSES = 20  # ArrowRight on the steps slider: one step more each
+# More steps than the default run, so that Stop comes while the run is still going.
+STEPS_AFTER_KEYS = DEFAULT_CONFIG.steps + KEY_PRESSES
 
 
 def _chromium() -> str | None:
@@ -52,27 +63,35 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
 
 @pytest.fixture
 def voila_url():
-    """The lab served by Voilà on a free port of 127.0.0.1; the server and its kernels are stopped at the end."""
+    """The lab served by Voilà on a free port of 127.0.0.1; the server and its kernels stop at the end."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = _free_port()
-    log = open(ARTIFACTS / "voila.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voila", "app/style_lab.ipynb", "--no-browser", "--Voila.ip=127.0.0.1",
-         f"--port={port}"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        _wait_http(url, proc, timeout=60)
-        yield url
-    finally:
-        proc.terminate()  # voila shuts its kernels down on SIGTERM
+    with open(ARTIFACTS / "voila.log", "w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "voila",
+                "app/style_lab.ipynb",
+                "--no-browser",
+                "--Voila.ip=127.0.0.1",
+                f"--port={port}",
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
+            url = f"http://127.0.0.1:{port}/"
+            _wait_http(url, proc, timeout=60)
+            yield url
+        finally:
+            proc.terminate()  # voila shuts its kernels down on SIGTERM
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
 
 
 @pytest.mark.browser
@@ -87,7 +106,8 @@ def test_lab_in_chromium(voila_url):
         try:
             page = browser.new_page(viewport={"width": 1300, "height": 1300})
             page.goto(voila_url, timeout=60_000)
-            page.wait_for_selector(".nst-lab-run", timeout=60_000)  # the kernel ran the notebook and sent the lab
+            # The kernel ran the notebook and sent the lab.
+            page.wait_for_selector(".nst-lab-run", timeout=60_000)
 
             # No notebook code is visible: Voilà shows outputs only.
             assert "StyleLab()" not in page.inner_text("body")
@@ -96,12 +116,14 @@ def test_lab_in_chromium(voila_url):
             # the value reached Python, not only the slider's readout.
             handle = page.locator(".nst-lab-steps .noUi-handle")
             handle.focus()
-            for _ in range(20):
-                handle.press("ArrowLeft")
+            for _ in range(KEY_PRESSES):
+                handle.press("ArrowRight")
             assert page.inner_text(".nst-lab-steps .widget-readout").strip() == str(STEPS_AFTER_KEYS)
             page.wait_for_function(
                 "n => document.querySelector('.nst-lab-code textarea').value.includes('steps=' + n)",
-                arg=STEPS_AFTER_KEYS, timeout=20_000)
+                arg=STEPS_AFTER_KEYS,
+                timeout=20_000,
+            )
 
             before = page.get_attribute(".nst-lab-preview", "src")
             page.click(".nst-lab-run")
@@ -109,17 +131,21 @@ def test_lab_in_chromium(voila_url):
             page.wait_for_function(
                 "old => { const e = document.querySelector('.nst-lab-preview');"
                 " return e && e.getAttribute('src') && e.getAttribute('src') !== old; }",
-                arg=before, timeout=60_000)
+                arg=before,
+                timeout=60_000,
+            )
             page.wait_for_selector(".nst-lab-losses", state="visible", timeout=30_000)
-            page.wait_for_function("() => document.querySelector('.nst-lab-losses').naturalWidth > 0",
-                                   timeout=10_000)
+            page.wait_for_function(
+                "() => document.querySelector('.nst-lab-losses').naturalWidth > 0", timeout=10_000
+            )
             progress = page.inner_text(".nst-lab-progress")
             assert f"/{STEPS_AFTER_KEYS}" in progress, progress
 
             page.click(".nst-lab-stop")
             page.wait_for_function(
                 "() => /Stopped after step|Done:/.test(document.querySelector('.nst-lab-status').innerText)",
-                timeout=30_000)
+                timeout=30_000,
+            )
             status = page.inner_text(".nst-lab-status")
             # The loss plot of the stopped run is drawn after the status by the lab's plot thread.
             page.wait_for_selector(".nst-lab-losses.nst-lab-final", timeout=30_000)
@@ -127,5 +153,5 @@ def test_lab_in_chromium(voila_url):
             page.screenshot(path=str(ARTIFACTS / "browser_lab.png"), full_page=True)
         finally:
             browser.close()
-    assert "Stopped after step" in status, status  # 40 steps take longer than the wait above
+    assert "Stopped after step" in status, status  # STEPS_AFTER_KEYS steps take longer than the waits above
     assert "partial result is kept" in status

@@ -1,4 +1,4 @@
-"""The widget lab driven from Python: set control values, click buttons, wait for the worker, read the outputs.
+"""The widget lab driven from Python: set control values, click buttons, wait for the worker, read outputs.
 
 Runs use random VGG weights at 64 px and a few steps, so each takes about a second; what is tested is the lab
 (controls → Config, the worker thread, Stop, refusals, messages), not the quality of the picture.
@@ -15,9 +15,18 @@ import pytest
 import torch
 from PIL import Image
 
+import nst_edu
 from nst_edu import images, lab_runner, transfer
-from nst_edu.config import OPTIMIZERS
-from nst_edu.widgets import DEFAULT_CONFIG, DEFAULT_LR, MAX_SIZE, STYLE_LAYERS, StyleLab
+from nst_edu.config import OPTIMIZERS, PRECISIONS, PRESETS
+from nst_edu.widgets import (
+    DEFAULT_CONFIG,
+    DEFAULT_LR,
+    DEFAULT_PRESET,
+    LAB_PRESETS,
+    MAX_SIZE,
+    STYLE_LAYERS,
+    StyleLab,
+)
 
 TIMEOUT = 300  # seconds to wait for a worker: generous, the machine is shared
 
@@ -39,8 +48,15 @@ def run(lab: StyleLab) -> StyleLab:
 
 def upload(name: str, data: bytes) -> tuple[dict, ...]:
     """What a FileUpload widget's value holds after a browser upload (ipywidgets 8)."""
-    return ({"name": name, "type": "image/png", "size": len(data), "content": memoryview(data),
-             "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)},)
+    return (
+        {
+            "name": name,
+            "type": "image/png",
+            "size": len(data),
+            "content": memoryview(data),
+            "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +73,9 @@ def ran_lab():
 
 def test_defaults_describe_the_default_config():
     lab = StyleLab()
-    assert lab.config() == DEFAULT_CONFIG
+    assert lab.config() == DEFAULT_CONFIG == LAB_PRESETS[DEFAULT_PRESET]
+    assert lab.preset.value == DEFAULT_PRESET
+    assert lab.code.startswith(f"import nst_edu\n\nconfig = nst_edu.preset(\n    {DEFAULT_PRESET!r},\n")
     assert lab.code.endswith("result = nst_edu.run('chelsea', 'swirls', config, progress=False)\n")
     assert "Ready" in lab.status
     assert not lab.running and lab.result is None
@@ -79,8 +97,14 @@ def test_controls_build_the_config():
     assert cfg.style_layers == (("relu1_1", 0.2), ("relu3_1", 0.2), ("relu4_1", 0.2), ("relu5_1", 0.5))
     assert (cfg.init, cfg.noise_ratio, cfg.seed) == ("gaussian", 0.3, 7)
     assert (cfg.optimizer, cfg.lr) == ("adam", DEFAULT_LR["adam"])  # the optimizer brings its own lr
-    assert (cfg.steps, cfg.size, cfg.pooling, cfg.precision, cfg.frame_every, cfg.weights) == \
-        (12, 96, "avg", "bfloat16", 3, "random")
+    assert (cfg.steps, cfg.size, cfg.pooling, cfg.precision, cfg.frame_every, cfg.weights) == (
+        12,
+        96,
+        "avg",
+        "bfloat16",
+        3,
+        "random",
+    )
     assert "beta=1e-05" in lab.code and "optimizer='adam'" in lab.code  # the code box follows the controls
 
 
@@ -88,14 +112,86 @@ def test_every_optimizer_has_a_default_learning_rate():
     assert set(DEFAULT_LR) == set(OPTIMIZERS)
 
 
+def test_lab_presets_are_the_presets_at_the_labs_size():
+    assert set(LAB_PRESETS) == set(PRESETS)
+    assert DEFAULT_CONFIG == nst_edu.preset("fast", size=160, steps=50, frame_every=5)
+    for name, config in LAB_PRESETS.items():
+        # Only the run's length and size differ from the recipe: objective, start, optimizer are its own.
+        assert (
+            config.replace(
+                size=PRESETS[name].size, steps=PRESETS[name].steps, frame_every=PRESETS[name].frame_every
+            )
+            == PRESETS[name]
+        ), name
+
+
+@pytest.mark.parametrize("name", ["course", "gatys", "fast"])
+def test_preset_selector_loads_the_preset_into_the_controls(name):
+    lab = StyleLab(preset="gatys" if name != "gatys" else "course")
+    lab.beta.value, lab.steps.value = 0.5, 3  # changed by hand: the preset overwrites them
+    lab.preset.value = name
+    want = LAB_PRESETS[name]
+    assert lab.config() == want  # every field, also those without a control (history_size, precondition, …)
+    controls = {
+        f: getattr(lab, f).value
+        for f in (
+            "alpha",
+            "beta",
+            "content_layer",
+            "tv_weight",
+            "init",
+            "noise_ratio",
+            "seed",
+            "optimizer",
+            "lr",
+            "steps",
+            "size",
+            "weights",
+            "pooling",
+            "precision",
+            "frame_every",
+        )
+    }
+    assert controls == {f: getattr(want, f) for f in controls}
+    assert {l: (lab.style_layer_on[l].value, lab.style_layer_weight[l].value) for l in STYLE_LAYERS} == {
+        l: (l in dict(want.style_layers), dict(want.style_layers).get(l, 0.2)) for l in STYLE_LAYERS
+    }
+    assert f"{name} preset" in lab.status
+    # "show as code" writes the preset and the lab's changes to it, and rebuilds exactly this Config.
+    assert f"nst_edu.preset(\n    {name!r}," in lab.code
+    namespace: dict = {}
+    exec(lab.code.replace("result = nst_edu.run", "# "), namespace)  # noqa: S102 - the config, not the run
+    assert namespace["config"] == want
+
+
+def test_show_as_code_keeps_the_preset_and_lists_the_changes():
+    lab = StyleLab()
+    lab.preset.value = "course"
+    lab.beta.value, lab.steps.value = 1e-2, 40
+    assert "    'course',\n" in lab.code and "    beta=0.01,\n" in lab.code and "    steps=40,\n" in lab.code
+    assert "optimizer=" not in lab.code  # Adam comes with the preset
+    namespace: dict = {}
+    exec(lab.code.replace("result = nst_edu.run", "# "), namespace)  # noqa: S102
+    assert namespace["config"] == lab.config() == LAB_PRESETS["course"].replace(beta=1e-2, steps=40)
+
+
+def test_precision_dropdown_offers_auto():
+    lab = StyleLab()
+    assert [value for _, value in lab.precision.options] == list(PRECISIONS) and "auto" in PRECISIONS
+    for precision in PRECISIONS:
+        lab.precision.value = precision
+        assert lab.config().precision == precision
+
+
 def test_reset_restores_the_defaults():
     lab = StyleLab()
+    lab.preset.value = "gatys"
     lab.beta.value, lab.steps.value, lab.optimizer.value = 1.0, 7, "adam"
     lab.style_layer_on["relu1_1"].value = False
     lab.content.value, lab.style.value, lab.out_dir.value = "coffee", "waves", "/tmp/elsewhere"
     assert lab.config() != DEFAULT_CONFIG
     lab.reset_button.click()
-    assert lab.config() == DEFAULT_CONFIG
+    assert lab.config() == DEFAULT_CONFIG and lab.preset.value == DEFAULT_PRESET
     assert (lab.content.value, lab.style.value, lab.out_dir.value) == ("chelsea", "swirls", "nst-lab-out")
     assert "reset" in lab.status
 
@@ -243,7 +339,9 @@ def test_bad_upload_gives_a_message_and_keeps_the_image():
 
 def test_good_upload_becomes_the_content_image(tmp_path):
     buf = io.BytesIO()
-    Image.fromarray(np.tile(np.linspace(0, 255, 80, dtype=np.uint8)[:, None, None], (1, 60, 3))).save(buf, "PNG")
+    Image.fromarray(np.tile(np.linspace(0, 255, 80, dtype=np.uint8)[:, None, None], (1, 60, 3))).save(
+        buf, "PNG"
+    )
     lab = fast(StyleLab(), steps=1)
     lab.content_upload.value = upload("ramp.png", buf.getvalue())
     assert lab.content.value == "upload: ramp.png"
