@@ -123,7 +123,9 @@ def layer_style_cost(a_S: Tensor, a_G: Tensor, *, check_finite: bool = True) -> 
     return layer_style_cost_from_gram(G_gram_S, a_G, check_finite=False)  # ()
 
 
-def style_cost_from_grams(grams_S: dict, a_G: dict, style_weights: StyleWeights, *, per_layer=False, check_finite=True):
+def style_cost_from_grams(
+    grams_S: dict, a_G: dict, style_weights: StyleWeights, *, per_layer=False, check_finite=True
+):
     r"""Style cost over several layers, from the style image's Gram matrices computed once.
 
     $$J_{style}(S,G) = \sum_l \lambda^{[l]} J^{[l]}_{style}(S,G)$$
@@ -134,7 +136,9 @@ def style_cost_from_grams(grams_S: dict, a_G: dict, style_weights: StyleWeights,
     Shapes: grams_S[l]: (n_C, n_C), a_G[l]: (1, n_C, n_H, n_W) for each layer l -> scalar tensor ()
     """
     pairs = check.style_layers("style_cost_from_grams", style_weights, check_finite, grams_S=grams_S, a_G=a_G)
-    J_layers = {name: layer_style_cost_from_gram(grams_S[name], a_G[name], check_finite=False) for name, _ in pairs}
+    J_layers = {
+        name: layer_style_cost_from_gram(grams_S[name], a_G[name], check_finite=False) for name, _ in pairs
+    }
     J_style = sum(lam * J_layers[name] for name, lam in pairs)  # ()
     return (J_style, J_layers) if per_layer else J_style
 
@@ -147,7 +151,9 @@ def style_cost(a_S: dict, a_G: dict, style_weights: StyleWeights, *, check_finit
     Shapes: a_S[l], a_G[l]: (1, n_C, n_H, n_W) for each layer l (n_C, n_H, n_W vary with l) -> scalar tensor ()
     """
     pairs = check.style_layers("style_cost", style_weights, check_finite, a_S=a_S, a_G=a_G)
-    grams_S = {name: gram_matrix(unroll(a_S[name]), check_finite=False) for name, _ in pairs}  # {l: (n_C, n_C)}
+    grams_S = {
+        name: gram_matrix(unroll(a_S[name]), check_finite=False) for name, _ in pairs
+    }  # {l: (n_C, n_C)}
     return style_cost_from_grams(grams_S, a_G, pairs, check_finite=False)  # ()
 
 
@@ -216,18 +222,3 @@ def _autocast_off(device_type: str):
         return torch.autocast(device_type=device_type, enabled=False)
     except RuntimeError:  # device types autocast does not know (e.g. "meta") never autocast
         return contextlib.nullcontext()
-
-
-# --- old private names, kept only until tiling.py and benchmarks/ablations.py call the public functions -----
-
-
-def _unroll(a: Tensor) -> Tensor:
-    return unroll(a)
-
-
-def _gram_matrix(A: Tensor) -> Tensor:
-    return gram_matrix(A, check_finite=False)
-
-
-def _tv_cost(G: Tensor) -> Tensor:
-    return tv_cost(G, check_finite=False)

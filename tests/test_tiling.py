@@ -1,0 +1,203 @@
+"""Exact tiling (nst_edu.tiling): the tiled J and ∂J/∂G equal autograd's on the whole image.
+
+Random-weight VGG, small images, one thread: seconds.
+"""
+
+import pytest
+import torch
+
+from nst_edu import tiling, transfer, vgg
+from nst_edu.config import Config
+from nst_edu.optim import BoxLBFGS
+
+SHALLOW = Config(
+    content_layer="relu2_2",
+    style_layers=(("relu1_1", 0.3), ("relu2_1", 0.5), ("relu3_1", 0.2)),
+    weights="random",
+    alpha=1.0,
+    beta=1e-2,
+    precision="float32",
+    size=70,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def images(hw=(45, 70), style_hw=(50, 61), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.rand(1, 3, *hw, generator=g),
+        torch.rand(1, 3, *style_hw, generator=g),
+        torch.rand(1, 3, *hw, generator=g),
+    )
+
+
+def untiled(objective, G):
+    """Reference: autograd through transfer.Objective on the whole image."""
+    G = G.clone().requires_grad_(True)
+    values = objective(G)
+    values["total"].backward()
+    return {k: v.detach() for k, v in values.items()}, G.grad
+
+
+def rel_diff(a, b):
+    return float((a - b).abs().max() / b.abs().max())
+
+
+# --- halo and grid --------------------------------------------------------------------------------------
+
+
+def test_receptive_radius_and_halo_of_known_layers():
+    names = ("conv1_1", "relu1_1", "pool1", "relu2_1", "relu3_1", "relu4_2", "relu5_1")
+    assert [tiling.receptive_radius(n) for n in names] == [1, 1, 2, 4, 10, 38, 70]
+    assert tiling.halo_and_grid(["relu1_1"]) == (1, 1)
+    assert tiling.halo_and_grid(["relu1_1", "relu2_1", "relu3_1"]) == (12, 4)  # R = 10 rounded up to the grid
+    gatys = [n for n, _ in Config().style_layers] + ["relu4_2"]
+    assert tiling.halo_and_grid(gatys) == (80, 16)
+    with pytest.raises(ValueError, match="unknown VGG-19 layer"):
+        tiling.halo_and_grid(["relu9_9"])
+
+
+@pytest.mark.parametrize("layer", ["relu2_1", "conv3_1", "pool2"])
+def test_receptive_radius_is_the_support_of_one_positions_gradient(layer):
+    # Independent reference: the pixels that one activation depends on are where its gradient is non-zero;
+    # they span s + 2R pixels around its own s × s block (neither more nor less).
+    model = vgg.VGG19Features(weights="random", layers=[layer], pooling="avg")
+    s, R = vgg.downsampling(layer), tiling.receptive_radius(layer)
+    x = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    i = 48 // s  # a position far from the border
+    model(x)[layer][0, :, i, i].sum().backward()
+    rows = torch.nonzero(x.grad.abs().sum(dim=(0, 1, 3)))[:, 0]
+    cols = torch.nonzero(x.grad.abs().sum(dim=(0, 1, 2)))[:, 0]
+    for support in (rows, cols):
+        assert (int(support.min()), int(support.max())) == (s * i - R, s * i + s - 1 + R)
+
+
+@pytest.mark.parametrize(
+    "hw, tile", [((45, 70), 16), ((64, 64), 32), ((45, 70), 1), ((45, 70), 70), ((7, 9), 100), ((45, 70), 21)]
+)
+def test_cores_partition_every_layers_positions(hw, tile):
+    layers = list(SHALLOW.layers)
+    halo, grid = tiling.halo_and_grid(layers)
+    parts = tiling.tiles(hw, tile, layers)
+    for t in parts:
+        for c, b, n in zip(t.core, t.box, hw):
+            assert c.start % grid == 0 and b.start % grid == 0  # offsets on the pooling grid
+            assert c.stop - c.start <= max(tile, grid)
+            assert c.start % grid == 0 and (c.stop % grid == 0 or c.stop == n)
+            assert b.start == max(0, c.start - halo) and b.stop == min(n, c.stop + halo)
+    for layer in layers:
+        d = vgg.downsampling(layer)
+        count = torch.zeros(hw[0] // d, hw[1] // d, dtype=torch.int64)
+        for t in parts:
+            rows, cols = t.positions(d)
+            count[rows, cols] += 1
+        assert torch.equal(count, torch.ones_like(count)), layer  # each position owned by exactly one core
+
+
+# --- the tiled objective equals the untiled one ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tile, changes", [(16, {}), (12, {"tv_weight": 0.3}), (24, {"channels_last": True, "pooling": "avg"})]
+)
+def test_tiled_value_and_grad_equal_autograd_on_the_whole_image(tile, changes):
+    cfg = SHALLOW.replace(**changes)
+    C, S, G = images()  # 45 × 70: neither side a multiple of the tile nor of the grid (4)
+    objective = transfer.Objective(transfer.build_model(cfg), C, S, cfg)
+    assert len(tiling.tiles((45, 70), tile, cfg.layers)) >= 6
+    expected, expected_grad = untiled(objective, G)
+    values, grad = tiling.tiled_value_and_grad(objective, G, tile)
+    assert set(values) == set(expected)
+    for k in expected:
+        torch.testing.assert_close(values[k], expected[k], rtol=1e-5, atol=0, msg=k)
+    assert grad.shape == G.shape
+    assert rel_diff(grad, expected_grad) < 1e-5
+    value = tiling.tiled_value(objective, G, tile)["total"]
+    torch.testing.assert_close(value, expected["total"], rtol=1e-5, atol=0)
+
+
+def test_one_tile_covering_the_image_is_the_untiled_objective():
+    C, S, G = images()
+    objective = transfer.Objective(transfer.build_model(SHALLOW), C, S, SHALLOW)
+    assert len(tiling.tiles((45, 70), 70, SHALLOW.layers)) == 1
+    expected, expected_grad = untiled(objective, G)
+    values, grad = tiling.tiled_value_and_grad(objective, G, tile=70)
+    for k in expected:
+        assert torch.equal(values[k], expected[k]), k  # the same sums in the same order: bit for bit
+    assert rel_diff(grad, expected_grad) < 1e-6  # the surrogate's backward differs only in rounding
+
+
+@pytest.mark.parametrize("halo, grid", [(8, None), (None, 1)])
+def test_a_short_halo_or_an_off_grid_offset_breaks_exactness(halo, grid):
+    # relu3_1 needs a halo of 10 pixels (12 on its grid of 4): 8 lets its border positions see the tile's zero
+    # padding; a grid of 1 shifts the 2 × 2 pooling windows.
+    cfg = SHALLOW.replace(alpha=0.0)
+    C, S, G = images()
+    objective = transfer.Objective(transfer.build_model(cfg), C, S, cfg)
+    expected, expected_grad = untiled(objective, G)
+    values, grad = tiling.tiled_value_and_grad(objective, G, 16, halo=halo, grid=grid)
+    assert rel_diff(grad, expected_grad) > 1e-4
+    assert abs(float(values["style:relu3_1"] / expected["style:relu3_1"]) - 1) > 1e-3
+
+
+def test_tiled_targets_equal_the_untiled_ones():
+    _, S, _ = images()
+    model = transfer.build_model(SHALLOW)
+    layers = list(SHALLOW.layers)
+    full = model(S, layers)
+    grams = tiling.tiled_grams(model, S, layers, tile=16)
+    feats = tiling.tiled_features(model, S, layers, tile=16)
+    for layer in layers:
+        a = full[layer]
+        gram = a.reshape(a.shape[1], -1) @ a.reshape(a.shape[1], -1).T
+        torch.testing.assert_close(grams[layer], gram, rtol=1e-5, atol=1e-5 * float(gram.abs().max()))
+        torch.testing.assert_close(feats[layer], a, rtol=1e-5, atol=1e-5 * float(a.abs().max()))
+
+
+def test_bad_tile_is_refused():
+    with pytest.raises(ValueError, match="tile must be"):
+        tiling.tiles((45, 70), 0, ["relu1_1"])
+
+
+def lbfgs_costs(G0, closure_of, steps=4):
+    """The cost before each of ``steps`` L-BFGS steps, from G0, with the closure ``closure_of(G)``."""
+    G = G0.clone().requires_grad_(True)
+    optimizer = BoxLBFGS(G, lr=1.0, history_size=5)
+    return [float(optimizer.step(closure_of(G))) for _ in range(steps)]
+
+
+def test_a_tiled_closure_drives_lbfgs_like_the_untiled_one():
+    # How transfer.run can use it: the closure sets G.grad and returns J.
+    C, S, G0 = images()
+    objective = transfer.Objective(transfer.build_model(SHALLOW), C, S, SHALLOW)
+
+    def untiled_closure(G):
+        def closure():
+            G.grad = None
+            total = objective(G)["total"]
+            total.backward()
+            return total.detach()
+
+        return closure
+
+    def tiled_closure(G):
+        def closure():
+            values, G.grad = tiling.tiled_value_and_grad(objective, G, tile=16)
+            return values["total"]
+
+        return closure
+
+    # The costs of the start and of the images after steps 1-3, which follow from the gradients. Later steps
+    # are left out: L-BFGS can amplify a rounding difference (a max-pool tie, a pixel at a bound) into a
+    # visible one, on some CPUs (AVX2) from step 4 on, in either of the two runs.
+    costs_untiled = lbfgs_costs(G0, untiled_closure)
+    costs_tiled = lbfgs_costs(G0, tiled_closure)
+    assert costs_untiled[-1] < 0.6 * costs_untiled[0]  # it optimizes
+    assert costs_tiled == pytest.approx(costs_untiled, rel=1e-5)
