@@ -14,12 +14,13 @@ NUMERICAL_TESTS = tests/test_costs.py tests/test_optim.py tests/test_vgg.py test
 	tests/test_noise.py tests/test_hardware.py $(wildcard tests/test_checks*.py)
 OTHER_CPU_NOTEBOOKS ?= notebooks
 
-.PHONY: help setup demo test unit notebooks other-cpu clean-notebooks lab app bench clean
+.PHONY: help setup demo test lint unit notebooks other-cpu clean-notebooks lab app bench clean
 
 help:
 	@echo "make demo   - set up .venv and stylize a bundled sample offline (writes $(DEMO_OUT)/)"
 	@echo "make test   - set up .venv and run every test and every notebook (strict nbval), then the numerical"
 	@echo "              tests and the notebooks again as another CPU computes them (make other-cpu)"
+	@echo "make lint   - ruff (lint and format check); part of make test"
 	@echo "make lab    - open JupyterLab on the lesson notebooks"
 	@echo "make app    - serve the widget lab as a web page (Voila) on 127.0.0.1:8866"
 	@echo "make bench  - run the benchmarks in benchmarks/ and write benchmarks/results/"
@@ -35,7 +36,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/nst-edu --content chelsea --style swirls --out $(DEMO_OUT) --force
 
-test: $(STAMP) unit notebooks other-cpu
+test: $(STAMP) lint unit notebooks other-cpu
+
+lint: $(STAMP)
+	$(BIN)/ruff check nst_edu tests tools benchmarks
+	$(BIN)/ruff format --check nst_edu tests tools benchmarks
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q

@@ -148,8 +148,12 @@ def make_variants(size: int) -> dict:
     add("proposal: gram-1mm", base, gram_1mm=True)
     fast = base.replace(precision="bfloat16", channels_last=True)
     add("proposal: bfloat16+channels-last+gram-1mm", fast, gram_1mm=True)
-    add("proposal: bfloat16+channels-last+gram-1mm+bf16-weights", fast,
-        model=bf16_weights(transfer.build_model(fast)), gram_1mm=True)
+    add(
+        "proposal: bfloat16+channels-last+gram-1mm+bf16-weights",
+        fast,
+        model=bf16_weights(transfer.build_model(fast)),
+        gram_1mm=True,
+    )
     return variants
 
 
@@ -181,19 +185,43 @@ def main(argv=None) -> int:
     rows = []
     for name, ts in times.items():
         m, mc = common.median(ts), common.median(cpu[name])
-        rows.append([f"`{name}`", f"{m:.3f}", common.spread(ts), f"{m / ref:.2f}", f"{mc:.3f}",
-                     f"**{mc / ref_cpu:.2f}**"])
-    body = (f"One step of the `gatys` objective at {args.size} px (longer side), box L-BFGS, "
-            f"{args.rounds} rounds × {args.per_round} steps per variant after 2 warm-up steps, variants "
-            f"interleaved.\n\n")
-    body += common.table(["variant", "median wall s / step", "min–max", "× ours (wall)", "median CPU s / step",
-                          "× ours (CPU)"], rows)
-    common.write_result(f"ablations_{args.size}", f"Per-step ablations at {args.size} px", body, [
-        "Ratios > 1: the variant is slower than nst_edu's step, i.e. the choice it undoes saves that much.",
-        "CPU s: time.process_time of the process; with one torch thread it counts the work done and little of "
-        "the waiting for a core that other programs cause, so it is the steadier ratio on a busy machine.",
-        "On a CPU a host read costs nothing; see gpu.md for the same choice on a GPU.",
-    ])
+        rows.append(
+            [
+                f"`{name}`",
+                f"{m:.3f}",
+                common.spread(ts),
+                f"{m / ref:.2f}",
+                f"{mc:.3f}",
+                f"**{mc / ref_cpu:.2f}**",
+            ]
+        )
+    body = (
+        f"One step of the `gatys` objective at {args.size} px (longer side), box L-BFGS, "
+        f"{args.rounds} rounds × {args.per_round} steps per variant after 2 warm-up steps, variants "
+        f"interleaved.\n\n"
+    )
+    body += common.table(
+        [
+            "variant",
+            "median wall s / step",
+            "min–max",
+            "× ours (wall)",
+            "median CPU s / step",
+            "× ours (CPU)",
+        ],
+        rows,
+    )
+    common.write_result(
+        f"ablations_{args.size}",
+        f"Per-step ablations at {args.size} px",
+        body,
+        [
+            "Ratios > 1: the variant is slower than nst_edu's step, i.e. the choice it undoes saves that much.",
+            "CPU s: time.process_time of the process; with one torch thread it counts the work done and little of "
+            "the waiting for a core that other programs cause, so it is the steadier ratio on a busy machine.",
+            "On a CPU a host read costs nothing; see gpu.md for the same choice on a GPU.",
+        ],
+    )
     return 0
 
 

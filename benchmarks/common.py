@@ -101,8 +101,10 @@ def machine() -> str:
     except OSError:
         pass
     bf16 = "avx512_bf16" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else False
-    return (f"{cpu}, {os.cpu_count()} logical CPUs{' with AVX-512-BF16' if bf16 else ''}, "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}")
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs{' with AVX-512-BF16' if bf16 else ''}, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}"
+    )
 
 
 def table(header: list[str], rows: list[list]) -> str:
@@ -112,13 +114,18 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def write_result(name: str, title: str, body: str, notes: list[str] | None = None, when: str | None = None) -> Path:
+def write_result(
+    name: str, title: str, body: str, notes: list[str] | None = None, when: str | None = None
+) -> Path:
     """Write ``results/<name>.md`` with a header naming the machine, the time and the load, and print it.
 
     ``when``: the time of a run whose table is rewritten later (then the load is not known)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    run = (f"Run: {when}." if when else
-           f"Run: {time.strftime('%Y-%m-%d %H:%M')}, load average at the end {load_average()} (1 / 5 / 15 min).")
+    run = (
+        f"Run: {when}."
+        if when
+        else f"Run: {time.strftime('%Y-%m-%d %H:%M')}, load average at the end {load_average()} (1 / 5 / 15 min)."
+    )
     header = [f"# {title}", "", f"Machine: {machine()}.  ", run, "", ""]
     text = "\n".join(header) + body.rstrip() + "\n"
     if notes:

@@ -83,8 +83,10 @@ def per_step(size, device, rounds, steps, warmup, paths) -> list[dict]:
         "nst_edu bfloat16": (bf16, Flags()),
         "nst_edu bfloat16 + channels-last": (bf16.replace(channels_last=True), Flags()),
         "nst_edu bfloat16 + cudnn.benchmark": (bf16, Flags(cudnn_benchmark=True)),
-        "nst_edu bfloat16 + channels-last + cudnn.benchmark": (bf16.replace(channels_last=True),
-                                                                Flags(cudnn_benchmark=True)),
+        "nst_edu bfloat16 + channels-last + cudnn.benchmark": (
+            bf16.replace(channels_last=True),
+            Flags(cudnn_benchmark=True),
+        ),
         "pastiche (float32)": (None, Flags()),
     }
     times = {name: [] for name in variants}
@@ -98,28 +100,41 @@ def per_step(size, device, rounds, steps, warmup, paths) -> list[dict]:
                     from pastiche.pastiche import PasticheArtist
 
                     artist = PasticheArtist(content, [style], size=size, style_size=size, device=device.type)
-                    for k in range(warmup + steps):
+                    for _ in range(warmup + steps):
                         artist.draw()  # reads the loss with .item(): synchronized
                         stamps.append(time.perf_counter())
                     del artist
                 else:
+
                     def callback(info):
                         stamps.append(time.perf_counter())  # run() has read the costs: synchronized
 
-                    transfer.run(content, style, cfg.replace(steps=warmup + steps), callback=callback,
-                                 progress=False)
+                    transfer.run(
+                        content, style, cfg.replace(steps=warmup + steps), callback=callback, progress=False
+                    )
             sync(device)
-            times[name] += [b - a for a, b in zip(stamps, stamps[1:])][warmup - 1:]
+            times[name] += [b - a for a, b in zip(stamps, stamps[1:])][warmup - 1 :]
             peaks[name] = max(peaks[name], peak(device))
     ref = common.median(times["pastiche (float32)"])
-    return [{"variant": n, "median_ms": 1e3 * common.median(t), "min_ms": 1e3 * min(t), "max_ms": 1e3 * max(t),
-             "ratio": common.median(t) / ref, "peak_gib": peaks[n], "n": len(t)} for n, t in times.items()]
+    return [
+        {
+            "variant": n,
+            "median_ms": 1e3 * common.median(t),
+            "min_ms": 1e3 * min(t),
+            "max_ms": 1e3 * max(t),
+            "ratio": common.median(t) / ref,
+            "peak_gib": peaks[n],
+            "n": len(t),
+        }
+        for n, t in times.items()
+    ]
 
 
 def end_to_end(size, device, steps, paths, precision, channels_last=False, flags=None) -> dict:
     content, style = (str(p) for p in paths)
-    cfg = preset("gatys", size=size, steps=steps, device=device.type, precision=precision,
-                 channels_last=channels_last)
+    cfg = preset(
+        "gatys", size=size, steps=steps, device=device.type, precision=precision, channels_last=channels_last
+    )
     flags = flags or Flags()
     with flags:
         transfer.run(content, style, cfg.replace(steps=3), progress=False)  # model cached, kernels loaded
@@ -129,10 +144,18 @@ def end_to_end(size, device, steps, paths, precision, channels_last=False, flags
         result = transfer.run(content, style, cfg, progress=False)
         sync(device)
         wall = time.perf_counter() - t0
-    what = (f"transfer.run, gatys, {precision}" + (", channels-last" if channels_last else "")
-            + (", cudnn.benchmark" if flags.want[1] else ""))
-    return {"what": what, "steps": steps, "seconds": wall,
-            "final_J": float(result.history.column("total")[-1]), "peak_gib": peak(device)}
+    what = (
+        f"transfer.run, gatys, {precision}"
+        + (", channels-last" if channels_last else "")
+        + (", cudnn.benchmark" if flags.want[1] else "")
+    )
+    return {
+        "what": what,
+        "steps": steps,
+        "seconds": wall,
+        "final_J": float(result.history.column("total")[-1]),
+        "peak_gib": peak(device),
+    }
 
 
 def bare_loop(size, device, steps, paths, precision, sync_free) -> dict:
@@ -162,8 +185,12 @@ def bare_loop(size, device, steps, paths, precision, sync_free) -> dict:
     G = once(steps)
     sync(device)
     wall = time.perf_counter() - t0
-    return {"what": f"bare loop, {precision}, optimizer {'sync-free' if sync_free else 'with a sync per step'}",
-            "steps": steps, "seconds": wall, "finite": bool(torch.isfinite(G).all())}
+    return {
+        "what": f"bare loop, {precision}, optimizer {'sync-free' if sync_free else 'with a sync per step'}",
+        "steps": steps,
+        "seconds": wall,
+        "finite": bool(torch.isfinite(G).all()),
+    }
 
 
 def race(size, device, methods: dict, paths, every: dict) -> dict:
@@ -206,12 +233,24 @@ def summarize_race(raw: dict, baseline: str = "lbfgs-fp32-white") -> list[dict]:
         pts = r["points"]
         hit = next((p for p in pts if p[2] <= target), None)
         cfg = r["config"]
-        rows.append({"method": name, "target": target, "J_500": J_500, "J_final": pts[-1][2],
-                     "seconds_total": pts[-1][0], "steps_total": pts[-1][1],
-                     "seconds_to_target": hit[0] if hit else None, "step_to_target": hit[1] if hit else None,
-                     "coarse_steps": cfg["coarse_steps"], "coarse_scale": cfg["coarse_scale"],
-                     "precision": cfg["precision"], "init": cfg["init"], "optimizer": cfg["optimizer"],
-                     "points": pts})
+        rows.append(
+            {
+                "method": name,
+                "target": target,
+                "J_500": J_500,
+                "J_final": pts[-1][2],
+                "seconds_total": pts[-1][0],
+                "steps_total": pts[-1][1],
+                "seconds_to_target": hit[0] if hit else None,
+                "step_to_target": hit[1] if hit else None,
+                "coarse_steps": cfg["coarse_steps"],
+                "coarse_scale": cfg["coarse_scale"],
+                "precision": cfg["precision"],
+                "init": cfg["init"],
+                "optimizer": cfg["optimizer"],
+                "points": pts,
+            }
+        )
     return rows
 
 
@@ -231,8 +270,12 @@ def sweep_methods(size, device, full_steps, scales, coarse, precisions) -> dict:
     """Coarse-to-fine candidates for the fast preset: each runs long at full size, so that the curve shows
     how many full-size steps each needs."""
     base = preset("fast", size=size, device=device.type, steps=full_steps)
-    return {f"c2f-{p}-x{s}-{c}": base.replace(precision=p, coarse_scale=s, coarse_steps=c)
-            for p in precisions for s in scales for c in coarse}
+    return {
+        f"c2f-{p}-x{s}-{c}": base.replace(precision=p, coarse_scale=s, coarse_steps=c)
+        for p in precisions
+        for s in scales
+        for c in coarse
+    }
 
 
 def montage(images: list, titles: list, path: Path, height: int = 170) -> None:
@@ -260,11 +303,17 @@ def environment(device) -> str:
     lines = [f"torch {torch.__version__}, Python {platform.python_version()}"]
     if device.type == "cuda":
         p = torch.cuda.get_device_properties(0)
-        lines.append(f"{p.name}, {p.total_memory / 2**30:.0f} GiB, {p.multi_processor_count} SMs, "
-                     f"cuDNN {torch.backends.cudnn.version()}")
+        lines.append(
+            f"{p.name}, {p.total_memory / 2**30:.0f} GiB, {p.multi_processor_count} SMs, "
+            f"cuDNN {torch.backends.cudnn.version()}"
+        )
         try:
-            smi = subprocess.run(["nvidia-smi", "--query-gpu=driver_version,clocks.sm,clocks.mem",
-                                  "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+            smi = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version,clocks.sm,clocks.mem", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+            )
             lines.append(f"driver, SM clock, memory clock: {smi.stdout.strip()}")
         except (OSError, subprocess.SubprocessError):
             pass
@@ -272,33 +321,75 @@ def environment(device) -> str:
 
 
 def report(res: dict) -> str:
-    L = [f"# GPU benchmark ({res['size']} px)", "", f"Machine: {res['env']}.  ",
-         f"Run: {res['when']}; CPU: {os.cpu_count()} logical CPUs.", "",
-         "## Per step (transfer.run / PasticheArtist.draw, host-synchronized each step as each program does)",
-         ""]
-    L.append(common.table(["implementation", "median ms / step", "min–max ms", "× pastiche", "peak GPU GiB"],
-                          [[r["variant"], f"{r['median_ms']:.2f}", f"{r['min_ms']:.2f}–{r['max_ms']:.2f}",
-                            f"{r['ratio']:.2f}", f"{r['peak_gib']:.2f}"] for r in res["per_step"]]))
+    L = [
+        f"# GPU benchmark ({res['size']} px)",
+        "",
+        f"Machine: {res['env']}.  ",
+        f"Run: {res['when']}; CPU: {os.cpu_count()} logical CPUs.",
+        "",
+        "## Per step (transfer.run / PasticheArtist.draw, host-synchronized each step as each program does)",
+        "",
+    ]
+    L.append(
+        common.table(
+            ["implementation", "median ms / step", "min–max ms", "× pastiche", "peak GPU GiB"],
+            [
+                [
+                    r["variant"],
+                    f"{r['median_ms']:.2f}",
+                    f"{r['min_ms']:.2f}–{r['max_ms']:.2f}",
+                    f"{r['ratio']:.2f}",
+                    f"{r['peak_gib']:.2f}",
+                ]
+                for r in res["per_step"]
+            ],
+        )
+    )
     L += ["", f"## {res['steps']} steps end to end", ""]
-    L.append(common.table(["what", "steps", "seconds", "peak GPU GiB / final J"],
-                          [[r["what"], r["steps"], f"{r['seconds']:.2f}",
-                            f"{r.get('peak_gib', float('nan')):.2f} / {r.get('final_J', float('nan')):.4g}"
-                            if "peak_gib" in r else ("finite" if r.get("finite") else "NOT FINITE")]
-                           for r in res["end_to_end"]]))
+    L.append(
+        common.table(
+            ["what", "steps", "seconds", "peak GPU GiB / final J"],
+            [
+                [
+                    r["what"],
+                    r["steps"],
+                    f"{r['seconds']:.2f}",
+                    f"{r.get('peak_gib', float('nan')):.2f} / {r.get('final_J', float('nan')):.4g}"
+                    if "peak_gib" in r
+                    else ("finite" if r.get("finite") else "NOT FINITE"),
+                ]
+                for r in res["end_to_end"]
+            ],
+        )
+    )
     for key, title in (("ttq", "Time to quality at {size} px"), ("sweep", "Fast-preset sweep at {size} px")):
         if not res.get(key):
             continue
         rows = res[key]["rows"]
-        L += ["", "## " + title.format(size=res[key]["size"]) + f" (float32 gatys J; target 1.02 × J of "
-              f"{res['steps']} plain float32 L-BFGS steps from white noise = {rows[0]['target']:.5g})", ""]
+        L += [
+            "",
+            "## " + title.format(size=res[key]["size"]) + f" (float32 gatys J; target 1.02 × J of "
+            f"{res['steps']} plain float32 L-BFGS steps from white noise = {rows[0]['target']:.5g})",
+            "",
+        ]
         base = rows[0]["seconds_to_target"]
-        L.append(common.table(
-            ["method", "final J (vs J_500)", "seconds / steps", "seconds to target (step)", "speed-up"],
-            [[o["method"], f"{o['J_final']:.5g} ({o['J_final'] / o['J_500'] - 1:+.1%})",
-              f"{o['seconds_total']:.2f} / {o['steps_total']}",
-              f"{o['seconds_to_target']:.2f} ({o['step_to_target']})" if o["seconds_to_target"] is not None
-              else "never", f"{base / o['seconds_to_target']:.1f}×" if o["seconds_to_target"] and base else "–"]
-             for o in rows]))
+        L.append(
+            common.table(
+                ["method", "final J (vs J_500)", "seconds / steps", "seconds to target (step)", "speed-up"],
+                [
+                    [
+                        o["method"],
+                        f"{o['J_final']:.5g} ({o['J_final'] / o['J_500'] - 1:+.1%})",
+                        f"{o['seconds_total']:.2f} / {o['steps_total']}",
+                        f"{o['seconds_to_target']:.2f} ({o['step_to_target']})"
+                        if o["seconds_to_target"] is not None
+                        else "never",
+                        f"{base / o['seconds_to_target']:.1f}×" if o["seconds_to_target"] and base else "–",
+                    ]
+                    for o in rows
+                ],
+            )
+        )
     if res.get("errors"):
         L += ["", "Errors:", ""] + [f"- {e}" for e in res["errors"]]
     return "\n".join(L) + "\n"
@@ -324,13 +415,23 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = common.input_paths()
-    res = {"size": args.size, "steps": args.steps, "env": environment(device),
-           "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "errors": [], "end_to_end": []}
+    res = {
+        "size": args.size,
+        "steps": args.steps,
+        "env": environment(device),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "errors": [],
+        "end_to_end": [],
+    }
     t_all = time.perf_counter()
     res["per_step"] = per_step(args.size, device, args.rounds, per_step_steps, warmup, paths)
     print(f"per step done at {time.perf_counter() - t_all:.0f} s", flush=True)
-    for precision, cl, flags in (("float32", False, None), ("bfloat16", False, None), ("bfloat16", True, None),
-                                 ("bfloat16", True, Flags(cudnn_benchmark=True))):
+    for precision, cl, flags in (
+        ("float32", False, None),
+        ("bfloat16", False, None),
+        ("bfloat16", True, None),
+        ("bfloat16", True, Flags(cudnn_benchmark=True)),
+    ):
         res["end_to_end"].append(end_to_end(args.size, device, args.steps, paths, precision, cl, flags))
     for precision in ("float32", "bfloat16"):
         for sync_free in (True, False):
@@ -341,13 +442,18 @@ def main(argv=None) -> int:
         try:
             methods = standard_methods(size, device, args.steps)
             if extra is None:  # the sweep: baselines + coarse-to-fine candidates
-                methods.update(sweep_methods(size, device, args.sweep_full_steps, args.scales, args.coarse,
-                                             ("bfloat16", "float32")))
+                methods.update(
+                    sweep_methods(
+                        size, device, args.sweep_full_steps, args.scales, args.coarse, ("bfloat16", "float32")
+                    )
+                )
             every = {name: (2 if name.startswith(("c2f", "fast")) else 5) for name in methods}
             raw = race(size, device, methods, paths, every)
             res[key] = {"size": size, "rows": summarize_race(raw)}
-            shown += [(raw[n]["image"], f"{n} {size}px") for n in ("lbfgs-fp32-white", "lbfgs-fp32-content",
-                                                                  "adam-course", "fast (preset)")]
+            shown += [
+                (raw[n]["image"], f"{n} {size}px")
+                for n in ("lbfgs-fp32-white", "lbfgs-fp32-content", "adam-course", "fast (preset)")
+            ]
             print(f"{key} done at {time.perf_counter() - t_all:.0f} s", flush=True)
         except Exception as exc:  # the earlier tables are worth keeping
             res["errors"].append(f"{key}: {exc!r}")

@@ -56,8 +56,12 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = common.input_paths()
-    res = {"env": gb.environment(device), "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "loops": [], "errors": []}
+    res = {
+        "env": gb.environment(device),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "loops": [],
+        "errors": [],
+    }
     t_all = time.perf_counter()
     try:
         for precision in ("float32", "bfloat16"):
@@ -80,8 +84,18 @@ def main(argv=None) -> int:
             saved = transfer.BoxLBFGS
             transfer.BoxLBFGS = with_history(m)
             try:
-                raw.update({f"{n} m={m}": v for n, v in gb.race(
-                    small, device, {"content-bf16-cl lr=1.0": fast}, paths, {"content-bf16-cl lr=1.0": 2}).items()})
+                raw.update(
+                    {
+                        f"{n} m={m}": v
+                        for n, v in gb.race(
+                            small,
+                            device,
+                            {"content-bf16-cl lr=1.0": fast},
+                            paths,
+                            {"content-bf16-cl lr=1.0": 2},
+                        ).items()
+                    }
+                )
             finally:
                 transfer.BoxLBFGS = saved
         res["lr_history"] = {"size": small, "rows": gb.summarize_race(raw)}
@@ -101,21 +115,44 @@ def main(argv=None) -> int:
         res["errors"].append(f"c2f: {exc!r}")
     res["seconds_total"] = time.perf_counter() - t_all
 
-    lines = [f"# GPU tuning session", "", f"Machine: {res['env']}.  ", f"Run: {res['when']}.", "",
-             "## 500 steps at 512 px: bare loop vs transfer.run", ""]
-    lines.append(common.table(["what", "steps", "seconds"],
-                              [[r["what"], r["steps"], f"{r['seconds']:.2f}"] for r in res["loops"]]))
-    for key, title in (("lr_history", "Step scale and history, content start, bf16 + channels-last"),
-                       ("c2f", "Coarse-to-fine, content start, bf16 + channels-last")):
+    lines = [
+        "# GPU tuning session",
+        "",
+        f"Machine: {res['env']}.  ",
+        f"Run: {res['when']}.",
+        "",
+        "## 500 steps at 512 px: bare loop vs transfer.run",
+        "",
+    ]
+    lines.append(
+        common.table(
+            ["what", "steps", "seconds"],
+            [[r["what"], r["steps"], f"{r['seconds']:.2f}"] for r in res["loops"]],
+        )
+    )
+    for key, title in (
+        ("lr_history", "Step scale and history, content start, bf16 + channels-last"),
+        ("c2f", "Coarse-to-fine, content start, bf16 + channels-last"),
+    ):
         if key not in res:
             continue
         rows = res[key]["rows"]
         lines += ["", f"## {title}, {res[key]['size']} px (target {rows[0]['target']:.5g})", ""]
-        lines.append(common.table(
-            ["method", "final J vs J_500", "steps to target", "seconds to target", "GPU s total"],
-            [[o["method"], f"{o['J_final'] / o['J_500'] - 1:+.2%}", o["step_to_target"] or "never",
-              f"{o['seconds_to_target']:.2f}" if o["seconds_to_target"] else "–", f"{o['seconds_total']:.2f}"]
-             for o in rows]))
+        lines.append(
+            common.table(
+                ["method", "final J vs J_500", "steps to target", "seconds to target", "GPU s total"],
+                [
+                    [
+                        o["method"],
+                        f"{o['J_final'] / o['J_500'] - 1:+.2%}",
+                        o["step_to_target"] or "never",
+                        f"{o['seconds_to_target']:.2f}" if o["seconds_to_target"] else "–",
+                        f"{o['seconds_total']:.2f}",
+                    ]
+                    for o in rows
+                ],
+            )
+        )
     if res["errors"]:
         lines += ["", "Errors:", ""] + [f"- {e}" for e in res["errors"]]
     text = "\n".join(lines) + "\n"

@@ -19,8 +19,9 @@ import sys
 import time
 
 import common
-import nst_edu
 from common import CONTENT, STYLE, table, write_result
+
+import nst_edu
 
 CAP = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 WORKER = r"""
@@ -75,17 +76,39 @@ def main(argv=None) -> int:
     med = {i: sorted(r["per_step"] for r in rs)[len(rs) // 2] for i, rs in rows.items()}
     ref = {label: med[i] for i, (label, _, name, prec, _) in enumerate(CASES) if name == "gatys"}
     body = table(
-        ["CPU", "preset", "precision asked", "precision used", "CPU s/step", "vs float32 `gatys` on that CPU"],
-        [[label, f"`{name}`", nst_edu.preset(name).precision if precision == "preset" else precision,
-          rows[i][0]["precision"], f"{med[i]:.3f}", f"{med[i] / ref[label]:.2f}×"]
-         for i, (label, _, name, precision, _) in enumerate(CASES)])
-    write_result("precision", f"Precision by hardware: seconds per step at {args.size} px",
-                 body, notes=[
-                     f"{CONTENT} × {STYLE}, one torch thread, each case a fresh process, process CPU seconds per step (median over steps 3 on), "
-                     f"median of {args.repeats} alternated repetitions; {time.perf_counter() - t0:.0f} s in all.",
-                     "AVX2 cap: `ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2` (no native bfloat16, as on "
-                     "most laptops). `gatys` is float32 everywhere; `fast` asks for \"auto\".",
-                     "The last row forces bfloat16 under the cap: what `fast` ran before \"auto\" (emulated)."])
+        [
+            "CPU",
+            "preset",
+            "precision asked",
+            "precision used",
+            "CPU s/step",
+            "vs float32 `gatys` on that CPU",
+        ],
+        [
+            [
+                label,
+                f"`{name}`",
+                nst_edu.preset(name).precision if precision == "preset" else precision,
+                rows[i][0]["precision"],
+                f"{med[i]:.3f}",
+                f"{med[i] / ref[label]:.2f}×",
+            ]
+            for i, (label, _, name, precision, _) in enumerate(CASES)
+        ],
+    )
+    write_result(
+        "precision",
+        f"Precision by hardware: seconds per step at {args.size} px",
+        body,
+        notes=[
+            f"{CONTENT} × {STYLE}, one torch thread, each case a fresh process, process CPU seconds per step "
+            "(median over steps 3 on), "
+            f"median of {args.repeats} alternated repetitions; {time.perf_counter() - t0:.0f} s in all.",
+            "AVX2 cap: `ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2` (no native bfloat16, as on "
+            'most laptops). `gatys` is float32 everywhere; `fast` asks for "auto".',
+            'The last row forces bfloat16 under the cap: what `fast` ran before "auto" (emulated).',
+        ],
+    )
     (common.RESULTS / "precision.json").write_text(json.dumps({str(i): rows[i] for i in rows}, indent=1))
     return 0
 

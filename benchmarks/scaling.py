@@ -42,16 +42,43 @@ def main(argv=None) -> int:
     for size in sizes:
         for precision in precisions:
             steps = 3 if size <= 512 else 2
-            out = common.run_worker(["--impl", "ours", "--size", str(size), "--precision", precision,
-                                     "--steps", str(steps), "--warmup", "1",
-                                     "--content", str(content), "--style", str(style)])
+            out = common.run_worker(
+                [
+                    "--impl",
+                    "ours",
+                    "--size",
+                    str(size),
+                    "--precision",
+                    precision,
+                    "--steps",
+                    str(steps),
+                    "--warmup",
+                    "1",
+                    "--content",
+                    str(content),
+                    "--style",
+                    str(style),
+                ]
+            )
             H, W = out["shape"][-2:]
-            runs.append({"size": size, "precision": precision, "pixels": H * W, "shape": [H, W],
-                         "median_s": common.median(out["step_seconds"]), "all_s": out["step_seconds"],
-                         "median_cpu_s": common.median(out["step_cpu_seconds"]),
-                         "peak_rss": out["peak_rss"], "rss_before": out["rss_before"]})
-            print(f"  {size} px {precision}: {runs[-1]['median_s']:.3f} s/step, "
-                  f"peak {out['peak_rss'] / common.GiB:.2f} GiB", flush=True)
+            runs.append(
+                {
+                    "size": size,
+                    "precision": precision,
+                    "pixels": H * W,
+                    "shape": [H, W],
+                    "median_s": common.median(out["step_seconds"]),
+                    "all_s": out["step_seconds"],
+                    "median_cpu_s": common.median(out["step_cpu_seconds"]),
+                    "peak_rss": out["peak_rss"],
+                    "rss_before": out["rss_before"],
+                }
+            )
+            print(
+                f"  {size} px {precision}: {runs[-1]['median_s']:.3f} s/step, "
+                f"peak {out['peak_rss'] / common.GiB:.2f} GiB",
+                flush=True,
+            )
     (common.RESULTS / "scaling.json").write_text(json.dumps(runs, indent=1))
     aspect = runs[0]["shape"][0] / runs[0]["shape"][1]  # H / W of the content photo
     fits, rows = {}, []
@@ -63,24 +90,52 @@ def main(argv=None) -> int:
         side = int((pixels / aspect) ** 0.5)
         fits[precision] = (a, b, side)
         for r in rs:
-            rows.append([r["size"], f"{r['shape'][1]}×{r['shape'][0]}", precision, f"{r['median_s']:.3f}",
-                         f"{r['median_cpu_s']:.3f}", f"{r['median_cpu_s'] / r['pixels'] * 1e6:.2f}",
-                         f"{r['peak_rss'] / 1e9:.2f}"])
-    body = common.table(["size px", "W×H", "precision", "median wall s / step", "median CPU s / step",
-                         "CPU µs per pixel", "peak RSS GB"], rows)
+            rows.append(
+                [
+                    r["size"],
+                    f"{r['shape'][1]}×{r['shape'][0]}",
+                    precision,
+                    f"{r['median_s']:.3f}",
+                    f"{r['median_cpu_s']:.3f}",
+                    f"{r['median_cpu_s'] / r['pixels'] * 1e6:.2f}",
+                    f"{r['peak_rss'] / 1e9:.2f}",
+                ]
+            )
+    body = common.table(
+        [
+            "size px",
+            "W×H",
+            "precision",
+            "median wall s / step",
+            "median CPU s / step",
+            "CPU µs per pixel",
+            "peak RSS GB",
+        ],
+        rows,
+    )
     body += "\n\nFit of peak RSS over sizes ≥ 256 px, and the largest image that fits in 8 GB:\n\n"
     fit_rows = []
     for precision, (a, b, side) in fits.items():
         beyond = side > max(sizes)
-        fit_rows.append([precision, f"{a / 1e9:.2f} GB + {b / 1e3:.2f} kB × W·H",
-                         f"{side} px (×{aspect:.3f} high)" + (" — extrapolated" if beyond else "")])
+        fit_rows.append(
+            [
+                precision,
+                f"{a / 1e9:.2f} GB + {b / 1e3:.2f} kB × W·H",
+                f"{side} px (×{aspect:.3f} high)" + (" — extrapolated" if beyond else ""),
+            ]
+        )
     body += common.table(["precision", "peak RSS ≈", "largest longer side in 8 GB"], fit_rows)
     body += "\n\n![scaling](scaling.png)\n"
-    common.write_result("scaling", "Scaling with image size (CPU)", body, [
-        "One fresh process per row; peak RSS includes Python, torch and the weights (the intercept).",
-        f"Largest size: solve a + b · (W · H) = 8 GB with H = {aspect:.3f} W; past {max(sizes)} px that is "
-        "an extrapolation of the linear fit.",
-    ])
+    common.write_result(
+        "scaling",
+        "Scaling with image size (CPU)",
+        body,
+        [
+            "One fresh process per row; peak RSS includes Python, torch and the weights (the intercept).",
+            f"Largest size: solve a + b · (W · H) = 8 GB with H = {aspect:.3f} W; past {max(sizes)} px that is "
+            "an extrapolation of the linear fit.",
+        ],
+    )
     plot(runs, precisions, fits)
     return 0
 
@@ -93,8 +148,13 @@ def plot(runs, precisions, fits) -> None:
     for precision in precisions:
         rs = [r for r in runs if r["precision"] == precision]
         ax1.plot([r["size"] for r in rs], [r["median_cpu_s"] for r in rs], "o-", label=f"{precision}, CPU s")
-        ax1.plot([r["size"] for r in rs], [r["median_s"] for r in rs], ":", color=ax1.lines[-1].get_color(),
-                 label=f"{precision}, wall s")
+        ax1.plot(
+            [r["size"] for r in rs],
+            [r["median_s"] for r in rs],
+            ":",
+            color=ax1.lines[-1].get_color(),
+            label=f"{precision}, wall s",
+        )
         ax2.plot([r["size"] for r in rs], [r["peak_rss"] / 1e9 for r in rs], "o-", label=precision)
         a, b, side = fits[precision]
         aspect = rs[0]["shape"][0] / rs[0]["shape"][1]

@@ -63,7 +63,16 @@ def methods(size: int, steps: int, fast_changes: dict | None = None) -> dict:
 
 
 def same_objective(a, b) -> bool:
-    keys = ("content_layer", "style_layers", "alpha", "beta", "tv_weight", "weights", "pooling", "style_scale")
+    keys = (
+        "content_layer",
+        "style_layers",
+        "alpha",
+        "beta",
+        "tv_weight",
+        "weights",
+        "pooling",
+        "style_scale",
+    )
     return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
@@ -171,8 +180,11 @@ def main(argv=None) -> int:
     p.add_argument("--fast", default="", help="fast preset changes, e.g. coarse_steps=60,steps=40")
     p.add_argument("--name", default="time_to_quality")
     p.add_argument("--quick", action="store_true", help="128 px, 150 steps")
-    p.add_argument("--from-json", action="store_true",
-                   help="only rewrite the table and plot from results/<name>.json of an earlier run")
+    p.add_argument(
+        "--from-json",
+        action="store_true",
+        help="only rewrite the table and plot from results/<name>.json of an earlier run",
+    )
     args = p.parse_args(argv)
     common.set_threads()
     if args.quick:
@@ -194,8 +206,9 @@ def main(argv=None) -> int:
     judge = preset("gatys", size=args.size, device="cpu", precision="float32", channels_last=False)
     for name, cfg in configs.items():
         if not same_objective(cfg, judge):
-            raise SystemExit(f"method {name} optimizes another objective than the gatys preset's; "
-                             f"fix its config")
+            raise SystemExit(
+                f"method {name} optimizes another objective than the gatys preset's; fix its config"
+            )
     C, S = transfer.load_pair(common.CONTENT, common.STYLE, judge)
     objective = transfer.Objective(transfer.build_model(judge), C, S, judge)
     full = tuple(C.shape[-2:])
@@ -216,10 +229,20 @@ def main(argv=None) -> int:
     out_json = common.RESULTS / f"{args.name}.json"
     common.RESULTS.mkdir(parents=True, exist_ok=True)
     when = f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(time.time() - elapsed))} to {time.strftime('%H:%M')}"
-    out_json.write_text(json.dumps({"size": args.size, "steps": args.steps, "threads": torch.get_num_threads(),
-                                    "when": when, "load_at_end": common.load_average(), "elapsed": elapsed,
-                                    "methods": raw},
-                                   indent=1))
+    out_json.write_text(
+        json.dumps(
+            {
+                "size": args.size,
+                "steps": args.steps,
+                "threads": torch.get_num_threads(),
+                "when": when,
+                "load_at_end": common.load_average(),
+                "elapsed": elapsed,
+                "methods": raw,
+            },
+            indent=1,
+        )
+    )
     report(raw, args, traces, elapsed)
     return 0
 
@@ -240,32 +263,57 @@ def report(raw: dict, args, traces: dict | None = None, elapsed: float | None = 
         hit = first_reach(pts, target)
         wall_end, cpu_end, step_end, J_end = pts[-1]
         cfg = data["config"]
-        knobs = (f"{cfg['optimizer']}, init {cfg['init']}, {cfg['precision']}"
-                 + (", channels-last" if cfg.get("channels_last") else "")
-                 + (f", {cfg['history_size']} L-BFGS pairs" if cfg["optimizer"] == "lbfgs"
-                    and cfg.get("history_size", 20) != 20 else "")
-                 + (f", preconditioner k = {cfg['precondition']:g}" if cfg.get("precondition") else "")
-                 + (f", {cfg['coarse_steps']} steps at ×{cfg['coarse_scale']} then" if cfg["coarse_steps"] else "")
-                 + f" {cfg['steps']} at full size")
+        knobs = (
+            f"{cfg['optimizer']}, init {cfg['init']}, {cfg['precision']}"
+            + (", channels-last" if cfg.get("channels_last") else "")
+            + (
+                f", {cfg['history_size']} L-BFGS pairs"
+                if cfg["optimizer"] == "lbfgs" and cfg.get("history_size", 20) != 20
+                else ""
+            )
+            + (f", preconditioner k = {cfg['precondition']:g}" if cfg.get("precondition") else "")
+            + (f", {cfg['coarse_steps']} steps at ×{cfg['coarse_scale']} then" if cfg["coarse_steps"] else "")
+            + f" {cfg['steps']} at full size"
+        )
         if hit:
             speedup = base_hit[0] / hit[0] if base_hit else float("nan")
             speedup_cpu = base_hit[1] / hit[1] if base_hit else float("nan")
             reached = f"{hit[0]:.1f} s (step {hit[2]})"
             ratio = f"**{speedup_cpu:.2f}×** ({speedup:.2f}×)"
-            ratio_same = (f"{same_hit[1] / hit[1]:.2f}× ({same_hit[0] / hit[0]:.2f}×)" if same_hit else "–")
+            ratio_same = f"{same_hit[1] / hit[1]:.2f}× ({same_hit[0] / hit[0]:.2f}×)" if same_hit else "–"
         else:
             at = value_at(pts, base_total)
             reached = "never" + (f"; J = {at[3]:.4g} at {at[0]:.0f} s" if at else "")
             ratio = ratio_same = "–"
-        rows.append([f"`{name}`", knobs, f"{J_end:.4g} ({J_end / J_500 - 1:+.1%})",
-                     f"{wall_end:.1f} s / {step_end} steps", reached, ratio, ratio_same])
-    body = (f"Objective: the `gatys` preset's J(G) in float32 at {args.size} px (longer side), "
-            f"content `{common.CONTENT}`, style `{common.STYLE}`. Target: J ≤ {target:.5g} "
-            f"= 1.02 × {J_500:.5g}, the value {BASELINE} reaches after {base['points'][-1][2]} steps.\n\n")
+        rows.append(
+            [
+                f"`{name}`",
+                knobs,
+                f"{J_end:.4g} ({J_end / J_500 - 1:+.1%})",
+                f"{wall_end:.1f} s / {step_end} steps",
+                reached,
+                ratio,
+                ratio_same,
+            ]
+        )
+    body = (
+        f"Objective: the `gatys` preset's J(G) in float32 at {args.size} px (longer side), "
+        f"content `{common.CONTENT}`, style `{common.STYLE}`. Target: J ≤ {target:.5g} "
+        f"= 1.02 × {J_500:.5g}, the value {BASELINE} reaches after {base['points'][-1][2]} steps.\n\n"
+    )
     n_ref = base["points"][-1][2]
-    body += common.table(["method", "what it does", f"final J (vs J_{n_ref} of {BASELINE})", "run time / steps",
-                          "time to target (wall)", "speed-up vs plain L-BFGS (white-noise start): CPU s (wall)",
-                          "vs plain L-BFGS from the content image: CPU s (wall)"], rows)
+    body += common.table(
+        [
+            "method",
+            "what it does",
+            f"final J (vs J_{n_ref} of {BASELINE})",
+            "run time / steps",
+            "time to target (wall)",
+            "speed-up vs plain L-BFGS (white-noise start): CPU s (wall)",
+            "vs plain L-BFGS from the content image: CPU s (wall)",
+        ],
+        rows,
+    )
     body += "\n\n![J vs time](time_to_quality.png)\n\n![final images](time_to_quality_images.png)\n"
     notes = [
         "Times are each method's own clock (its steps only, the float32 evaluation excluded); methods took "
@@ -278,8 +326,10 @@ def report(raw: dict, args, traces: dict | None = None, elapsed: float | None = 
     ]
     if "lbfgs-bf16-white" in raw:
         J_bf16 = raw["lbfgs-bf16-white"]["points"][-1][3]
-        notes.append(f"bfloat16 alone: after the same {raw['lbfgs-bf16-white']['points'][-1][2]} steps from the same "
-                     f"start, the float32 J of its image is {J_bf16 / J_500 - 1:+.2%} from the float32 run's.")
+        notes.append(
+            f"bfloat16 alone: after the same {raw['lbfgs-bf16-white']['points'][-1][2]} steps from the same "
+            f"start, the float32 J of its image is {J_bf16 / J_500 - 1:+.2%} from the float32 run's."
+        )
     if elapsed:
         notes.append(f"Whole benchmark: {elapsed:.0f} s of wall time.")
     common.write_result(args.name, "Time to quality", body, notes, when=when)

@@ -37,12 +37,26 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_ours(content: str, style: str, size: int, n_steps: int, warmup: int, precision: str,
-              channels_last: bool, device: str) -> dict:
+def time_ours(
+    content: str,
+    style: str,
+    size: int,
+    n_steps: int,
+    warmup: int,
+    precision: str,
+    channels_last: bool,
+    device: str,
+) -> dict:
     from nst_edu import preset, transfer
 
-    config = preset("gatys", size=size, steps=warmup + n_steps + 1, precision=precision,
-                    channels_last=channels_last, device=device)
+    config = preset(
+        "gatys",
+        size=size,
+        steps=warmup + n_steps + 1,
+        precision=precision,
+        channels_last=channels_last,
+        device=device,
+    )
     stamps: list[tuple[float, float]] = []
 
     def callback(info):
@@ -54,8 +68,13 @@ def time_ours(content: str, style: str, size: int, n_steps: int, warmup: int, pr
     # step k+2 runs between stamps[k] and stamps[k+1]
     wall = [b[0] - a[0] for a, b in zip(stamps, stamps[1:])][warmup:]
     cpu = [b[1] - a[1] for a, b in zip(stamps, stamps[1:])][warmup:]
-    return {"step_seconds": wall, "step_cpu_seconds": cpu, "rss_before": rss_before,
-            "shape": list(result.image.shape), "final_total": result.history.column("total")[-1]}
+    return {
+        "step_seconds": wall,
+        "step_cpu_seconds": cpu,
+        "rss_before": rss_before,
+        "shape": list(result.image.shape),
+        "final_total": result.history.column("total")[-1],
+    }
 
 
 def time_pastiche(content: str, style: str, size: int, n_steps: int, warmup: int, device: str) -> dict:
@@ -72,8 +91,12 @@ def time_pastiche(content: str, style: str, size: int, n_steps: int, warmup: int
         if k >= warmup:
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
-    return {"step_seconds": wall, "step_cpu_seconds": cpu, "rss_before": rss_before,
-            "shape": list(artist.pastiche.shape)}
+    return {
+        "step_seconds": wall,
+        "step_cpu_seconds": cpu,
+        "rss_before": rss_before,
+        "shape": list(artist.pastiche.shape),
+    }
 
 
 def main(argv=None) -> int:
@@ -96,14 +119,28 @@ def main(argv=None) -> int:
 
     common.set_threads()
     if args.impl == "ours":
-        out = time_ours(args.content, args.style, args.size, args.steps, args.warmup, args.precision,
-                        args.channels_last, args.device)
+        out = time_ours(
+            args.content,
+            args.style,
+            args.size,
+            args.steps,
+            args.warmup,
+            args.precision,
+            args.channels_last,
+            args.device,
+        )
     else:
         if args.precision != "float32" or args.channels_last:
             p.error("pastiche runs in float32, contiguous layout only")
         out = time_pastiche(args.content, args.style, args.size, args.steps, args.warmup, args.device)
-    out.update(impl=args.impl, size=args.size, precision=args.precision, channels_last=args.channels_last,
-               peak_rss=_rss_bytes(), threads=torch.get_num_threads())
+    out.update(
+        impl=args.impl,
+        size=args.size,
+        precision=args.precision,
+        channels_last=args.channels_last,
+        peak_rss=_rss_bytes(),
+        threads=torch.get_num_threads(),
+    )
     if args.device.startswith("cuda"):
         out["peak_cuda"] = torch.cuda.max_memory_allocated()
     print(json.dumps(out))

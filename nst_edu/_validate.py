@@ -150,7 +150,9 @@ def scalar(where: str, finite: bool = True, **named) -> None:
         if not math.isfinite(J):
             raise ValueError(f"{where}: expected {name} to be finite, got {J!r}.")
     else:
-        raise ValueError(f"{where}: expected {name} to be a scalar tensor or a real number, got {type(J).__name__}.")
+        raise ValueError(
+            f"{where}: expected {name} to be a scalar tensor or a real number, got {type(J).__name__}."
+        )
 
 
 def total_inputs(where, J_content, J_style, alpha, beta, J_tv, tv_weight, finite: bool = True) -> None:
@@ -161,7 +163,9 @@ def total_inputs(where, J_content, J_style, alpha, beta, J_tv, tv_weight, finite
     weight(where, beta=beta)
     weight(where, tv_weight=tv_weight)
     if J_tv is None and tv_weight != 0:
-        raise ValueError(f"{where}: tv_weight={tv_weight!r} but J_tv is None; pass J_tv=tv_cost(G) or tv_weight=0.")
+        raise ValueError(
+            f"{where}: tv_weight={tv_weight!r} but J_tv is None; pass J_tv=tv_cost(G) or tv_weight=0."
+        )
     if J_tv is not None:
         scalar(where, finite, J_tv=J_tv)
 
@@ -211,7 +215,9 @@ def _style_pairs(where: str, style_weights: object) -> list[tuple[str, float]]:
     seen = set()
     for layer, w in pairs:
         if layer in seen:
-            raise ValueError(f"{where}: layer {layer!r} appears twice in style_weights; it would be counted twice.")
+            raise ValueError(
+                f"{where}: layer {layer!r} appears twice in style_weights; it would be counted twice."
+            )
         seen.add(layer)
         weight(where, **{f"the weight of layer {layer!r}": w})
     return pairs

@@ -45,8 +45,9 @@ def frame_changes(frames: Frames) -> np.ndarray:
     ``(step, uint8 (H, W, 3))`` (resized to the last frame's size first, as for the GIF) → (K − 1,) float64.
     """
     if len(frames) < 2:
-        raise ValueError(f"frame_changes needs at least 2 frames, got {len(frames)}; run with a smaller "
-                         f"frame_every")
+        raise ValueError(
+            f"frame_changes needs at least 2 frames, got {len(frames)}; run with a smaller frame_every"
+        )
     stack = np.stack(uniform_frames(frames)).astype(np.float64) / 255.0  # (K, H, W, 3) in [0, 1]
     return np.abs(np.diff(stack, axis=0)).mean(axis=(1, 2, 3))  # (K − 1,)
 
@@ -57,8 +58,9 @@ def gif_bytes(frames: Frames, fps: float = 8.0, max_side: int | None = None, hol
     durations = [int(1000 / fps)] * len(stack)
     durations[-1] = max(durations[-1], int(1000 * hold_last))
     buf = io.BytesIO()
-    stack[0].save(buf, format="GIF", save_all=True, append_images=stack[1:], duration=durations, loop=0,
-                  optimize=True)
+    stack[0].save(
+        buf, format="GIF", save_all=True, append_images=stack[1:], duration=durations, loop=0, optimize=True
+    )
     return buf.getvalue()
 
 
@@ -75,8 +77,16 @@ def save_mp4(frames: Frames, path: str | Path, fps: float = 8.0) -> Path:
     h, w = stack[0].shape[:2]
     pad = ((0, h % 2), (0, w % 2), (0, 0))  # yuv420p needs even sides
     with fileio.atomic_path(path) as tmp:
-        with imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
-                                pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error") as writer:
+        with imageio.get_writer(
+            tmp,
+            format="FFMPEG",
+            mode="I",
+            fps=fps,
+            codec="libx264",
+            pixelformat="yuv420p",
+            macro_block_size=1,
+            ffmpeg_log_level="error",
+        ) as writer:
             for frame in stack:
                 writer.append_data(np.pad(frame, pad, mode="edge"))
     return Path(path)

@@ -19,8 +19,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["YIQ", "rgb_to_yiq", "yiq_to_rgb", "match_luminance", "luminance_image", "match_colour",
-           "keep_colours"]
+__all__ = [
+    "YIQ",
+    "rgb_to_yiq",
+    "yiq_to_rgb",
+    "match_luminance",
+    "luminance_image",
+    "match_colour",
+    "keep_colours",
+]
 
 # Rows give Y, I, Q from R, G, B (FCC NTSC). Y's row sums to 1, I's and Q's to 0: a grey pixel has I = Q = 0.
 YIQ = ((0.299, 0.587, 0.114), (0.595716, -0.274453, -0.321263), (0.211456, -0.522591, 0.311135))
@@ -97,8 +104,9 @@ def keep_colours(G: Tensor, C: Tensor) -> Tensor:
     Shapes: G (1, 3, H, W), C (1, 3, H, W) -> (1, 3, H, W)
     """
     if G.shape != C.shape:
-        raise ValueError(f"G and C must have the same shape to combine them, got {tuple(G.shape)} and "
-                         f"{tuple(C.shape)}")
+        raise ValueError(
+            f"G and C must have the same shape to combine them, got {tuple(G.shape)} and {tuple(C.shape)}"
+        )
     yiq = torch.cat([rgb_to_yiq(G)[:, :1], rgb_to_yiq(C)[:, 1:]], dim=1)  # (1, 3, H, W)
     return yiq_to_rgb(yiq).clamp(0, 1)
 

@@ -53,8 +53,12 @@ __all__ = [
 
 K = 1.05  # calibrated (docs/robustness.md): a least-squares fit gave 1.02, rounded up
 FIXED = 64 * 2**20  # calibrated: the fit gave 48 MiB (oneDNN buffers, allocator slack), rounded up
-ADAM_IMPORT = 160 * 2**20  # CPU only: torch.optim.Adam imports torch._dynamo on first use (measured 150 MiB RSS)
-CUDA_FIXED = 512 * 2**20  # not calibrated (no GPU here): cuDNN workspace and kernels, a guess on the safe side
+ADAM_IMPORT = (
+    160 * 2**20
+)  # CPU only: torch.optim.Adam imports torch._dynamo on first use (measured 150 MiB RSS)
+CUDA_FIXED = (
+    512 * 2**20
+)  # not calibrated (no GPU here): cuDNN workspace and kernels, a guess on the safe side
 SAFETY = 0.9  # a run "fits" when its estimate is at most this fraction of the free memory
 LBFGS_HISTORY = 20  # BoxLBFGS's and Config's default history_size m
 
@@ -68,6 +72,7 @@ class TooSmallError(ValueError):
 
 
 # --- shapes -------------------------------------------------------------------------------------------
+
 
 def _hw(shape) -> tuple[int, int]:
     """(H, W) from (H, W), (1, 3, H, W) or a torch.Size."""
@@ -92,9 +97,13 @@ def stage_shapes(config, content_hw, style_hw) -> list[tuple[float, tuple[int, i
     out = []
     if config.coarse_steps:
         m = vgg.min_side(config.layers)
-        out.append((config.coarse_scale,
-                    resized_hw(C_hw, max(m, round(max(C_hw) * config.coarse_scale))),
-                    resized_hw(S_hw, max(m, round(max(S_hw) * config.coarse_scale)))))
+        out.append(
+            (
+                config.coarse_scale,
+                resized_hw(C_hw, max(m, round(max(C_hw) * config.coarse_scale))),
+                resized_hw(S_hw, max(m, round(max(S_hw) * config.coarse_scale))),
+            )
+        )
     if config.steps:
         out.append((1.0, C_hw, S_hw))
     return out
@@ -106,6 +115,7 @@ def _shapes_at(config, size: int, content_hw, style_hw) -> tuple[tuple[int, int]
 
 
 # --- the smallest size --------------------------------------------------------------------------------
+
 
 def _too_thin(config, content_hw, style_hw):
     """The first (which, stage scale, (H, W)) whose shorter side is below min_side, or None."""
@@ -122,6 +132,7 @@ def smallest_size_that_works(config, content_hw, style_hw, limit: int = 65536) -
 
     ``content_hw``/``style_hw`` only give the aspect ratios here. None when even ``limit`` px is not enough.
     """
+
     def works(size):
         return _too_thin(config, *_shapes_at(config, size, content_hw, style_hw)) is None
 
@@ -142,8 +153,13 @@ def _conservative(hw):
     return (H - 0.5, W) if H < W else (H, W - 0.5) if W < H else (H, W)
 
 
-def check_min_side(config, content_hw, style_hw, names: tuple[str, str] = ("the content image", "the style image"),
-                   source_shapes=None):
+def check_min_side(
+    config,
+    content_hw,
+    style_hw,
+    names: tuple[str, str] = ("the content image", "the style image"),
+    source_shapes=None,
+):
     """Raise ``TooSmallError`` when an image's shorter side falls below ``vgg.min_side(config.layers)``.
 
     ``config.size`` is the *longer* side, so a thin image (a panorama, a strip) can have a shorter side of a
@@ -158,11 +174,14 @@ def check_min_side(config, content_hw, style_hw, names: tuple[str, str] = ("the 
     which, scale, (H, W) = bad
     m = vgg.min_side(config.layers)
     deepest = max(config.layers, key=vgg.downsampling)
-    stage = f"at the coarse stage (coarse_scale {config.coarse_scale})" if scale != 1.0 else \
-        f"at size {config.size}"
+    stage = (
+        f"at the coarse stage (coarse_scale {config.coarse_scale})"
+        if scale != 1.0
+        else f"at size {config.size}"
+    )
     aspects = source_shapes or (_conservative(content_hw), _conservative(style_hw))
     fix = smallest_size_that_works(config, *aspects)
-    todo = (f"use a size of at least {fix} px" if fix is not None else "crop it to a less elongated shape")
+    todo = f"use a size of at least {fix} px" if fix is not None else "crop it to a less elongated shape"
     if scale != 1.0:
         todo += " or no coarse stage (coarse_steps=0)"
     raise TooSmallError(
@@ -172,6 +191,7 @@ def check_min_side(config, content_hw, style_hw, names: tuple[str, str] = ("the 
 
 
 # --- the estimate -------------------------------------------------------------------------------------
+
 
 def _layer_shapes(layers, hw) -> list[tuple[str, int, int, int]]:
     """(name, n_C, n_H, n_W) of every VGG-19 layer up to the deepest of ``layers``, for an image of size hw."""
@@ -208,6 +228,7 @@ def activation_bytes(config, hw) -> int:
 
 def weights_bytes(config, device: str = "cpu") -> int:
     """Float32 conv weights up to the deepest layer (+ the loader's cached full VGG-19 on the CPU)."""
+
     def conv_bytes(names):
         total, n_in = 0, 3
         for name in names:
@@ -236,8 +257,11 @@ def optimizer_bytes(config, hw) -> int:
 def targets_bytes(config, content_hw, style_hw) -> int:
     """a_C, the Gram matrices of S, and the no-grad forward pass of S (two activations alive at a time)."""
     grams = sum(vgg.n_channels(name) ** 2 * 4 for name, _ in config.style_layers)
-    a_C = next(n_C * n_H * n_W * 4 for name, n_C, n_H, n_W in _layer_shapes(config.layers, content_hw)
-               if name == config.content_layer)
+    a_C = next(
+        n_C * n_H * n_W * 4
+        for name, n_C, n_H, n_W in _layer_shapes(config.layers, content_hw)
+        if name == config.content_layer
+    )
     s_pass = 2 * max(n_C * n_H * n_W * 4 for _, n_C, n_H, n_W in _layer_shapes(config.layers, style_hw))
     return grams + a_C + s_pass
 
@@ -252,8 +276,12 @@ def estimate_bytes(config, content_hw, style_hw, device: str = "cpu") -> int:
     images_bytes = 4 * 3 * 4 * (H * W) + 3 * 4 * S_hw[0] * S_hw[1]  # C, G, G0, last good; S
     n_frames = 2 + (config.total_steps // config.frame_every if config.frame_every else 0)
     frames = n_frames * 3 * H * W  # uint8
-    tensors = (K * (activation_bytes(config, C_hw) + targets_bytes(config, C_hw, S_hw))
-               + optimizer_bytes(config, C_hw) + images_bytes + frames)
+    tensors = (
+        K * (activation_bytes(config, C_hw) + targets_bytes(config, C_hw, S_hw))
+        + optimizer_bytes(config, C_hw)
+        + images_bytes
+        + frames
+    )
     on_cpu = str(device).startswith("cpu")
     fixed = FIXED if on_cpu else CUDA_FIXED
     if on_cpu and config.optimizer == "adam":
@@ -262,6 +290,7 @@ def estimate_bytes(config, content_hw, style_hw, device: str = "cpu") -> int:
 
 
 # --- what is free -------------------------------------------------------------------------------------
+
 
 def _meminfo_available() -> int | None:
     try:
@@ -278,9 +307,10 @@ def _meminfo_available() -> int | None:
 
 def _cgroup_available() -> int | None:
     """Room left under a container's memory limit (cgroup v2, then v1), or None when there is no limit."""
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
         try:
             limit = Path(limit_file).read_text().strip()
             usage = int(Path(usage_file).read_text().strip())
@@ -315,8 +345,10 @@ def available_bytes(device="cpu") -> int | None:
 
 # --- the largest size ---------------------------------------------------------------------------------
 
-def largest_size_that_fits(config, content_hw, style_hw, device="cpu", available: int | None = None,
-                           limit: int = 65536) -> int | None:
+
+def largest_size_that_fits(
+    config, content_hw, style_hw, device="cpu", available: int | None = None, limit: int = 65536
+) -> int | None:
     """The largest ``size`` (longer side of C, px) whose estimate fits in ``SAFETY`` × the free memory.
 
     ``content_hw``/``style_hw`` give the aspect ratios. ``available`` defaults to ``available_bytes(device)``;
@@ -349,9 +381,15 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-def check_fits(config, content_shape, style_shape, device="cpu",
-               names: tuple[str, str] = ("the content image", "the style image"),
-               available: int | None = None, source_shapes=None) -> int:
+def check_fits(
+    config,
+    content_shape,
+    style_shape,
+    device="cpu",
+    names: tuple[str, str] = ("the content image", "the style image"),
+    available: int | None = None,
+    source_shapes=None,
+) -> int:
     """Refuse a run that cannot work, before it starts; return the estimate (bytes) when it can.
 
     Raises ``TooSmallError`` when an image is too thin for ``config.layers`` (see ``check_min_side``) and
@@ -371,8 +409,10 @@ def check_fits(config, content_shape, style_shape, device="cpu",
     if largest is None:
         todo = "free memory (close other programs) or use a device with more memory"
     else:
-        todo = (f"the largest size that fits is {largest} px: use size={largest} (nst-edu --size {largest}, "
-                f"or --size auto)")
+        todo = (
+            f"the largest size that fits is {largest} px: use size={largest} (nst-edu --size {largest}, "
+            f"or --size auto)"
+        )
     raise TooLargeError(
         f"a run at size {config.size} ({C_hw[0]}x{C_hw[1]} pixels) needs about {_gib(need)} of memory but "
         f"only {_gib(available)} is free on {device}; {todo}"
@@ -424,8 +464,12 @@ def measure_bytes(config, content="chelsea", style="swirls") -> dict:
     import sys
 
     cfg = config.replace(device="cpu")
-    out = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(cfg.to_dict()), str(content), str(style)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, json.dumps(cfg.to_dict()), str(content), str(style)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     data = json.loads(out.stdout.strip().splitlines()[-1])
     data["measured"] = data["peak"] - data["base"]
     data["estimated"] = estimate_bytes(cfg, data["C"], data["S"], "cpu")
@@ -437,14 +481,18 @@ def calibration_table(sizes=(128, 256, 384, 512), presets=("fast", "gatys", "cou
     history: history_size + 2 steps)."""
     from .config import preset
 
-    lines = ["| preset | precision | optimizer | size | C (H×W) | measured | estimated | estimated / measured |",
-             "|---|---|---|---|---|---|---|---|"]  # measured: peak RSS − RSS before the run
+    lines = [
+        "| preset | precision | optimizer | size | C (H×W) | measured | estimated | estimated / measured |",
+        "|---|---|---|---|---|---|---|---|",
+    ]  # measured: peak RSS − RSS before the run
     for name in presets:
         for size in sizes:
             cfg = preset(name, size=size, coarse_steps=0, frame_every=10)
             cfg = cfg.replace(steps=cfg.history_size + 2)
             d = measure_bytes(cfg)
-            lines.append(f"| {name} | {cfg.precision} | {cfg.optimizer} | {size} | {d['C'][0]}×{d['C'][1]} | "
-                         f"{d['measured'] / 2**20:.0f} MiB | {d['estimated'] / 2**20:.0f} MiB | "
-                         f"{d['estimated'] / max(1, d['measured']):.2f} |")
+            lines.append(
+                f"| {name} | {cfg.precision} | {cfg.optimizer} | {size} | {d['C'][0]}×{d['C'][1]} | "
+                f"{d['measured'] / 2**20:.0f} MiB | {d['estimated'] / 2**20:.0f} MiB | "
+                f"{d['estimated'] / max(1, d['measured']):.2f} |"
+            )
     return "\n".join(lines)

@@ -59,9 +59,18 @@ _CURVATURE_EPS = 1e-10  # accept a pair when sᵀy > ε‖s‖‖y‖
 class BoxLBFGS:
     """Minimize f(x) for x in [lo, hi] with L-BFGS; ``step(closure)`` evaluates f and its gradient once."""
 
-    def __init__(self, x: torch.Tensor, lr: float = 1.0, history_size: int = 20, first_step: float = 0.05,
-                 lo: float = 0.0, hi: float = 1.0, sync_free: bool | None = None, precondition: float = 0.0,
-                 blocks: tuple[int, ...] = (2, 4, 8)):
+    def __init__(
+        self,
+        x: torch.Tensor,
+        lr: float = 1.0,
+        history_size: int = 20,
+        first_step: float = 0.05,
+        lo: float = 0.0,
+        hi: float = 1.0,
+        sync_free: bool | None = None,
+        precondition: float = 0.0,
+        blocks: tuple[int, ...] = (2, 4, 8),
+    ):
         if not x.requires_grad:
             raise ValueError("BoxLBFGS optimizes a tensor with requires_grad=True")
         if not lr > 0 or not first_step > 0:
@@ -159,10 +168,16 @@ class BoxLBFGS:
         return loss
 
     def state_dict(self) -> dict:
-        state = {"pairs": [tuple(t.clone() for t in p) for p in self.pairs],
-                 "prev_x": self.prev_x, "prev_g": self.prev_g,
-                 "lr": self.lr, "history_size": self.history_size, "first_step": self.first_step,
-                 "precondition": self.precondition, "blocks": list(self.blocks)}
+        state = {
+            "pairs": [tuple(t.clone() for t in p) for p in self.pairs],
+            "prev_x": self.prev_x,
+            "prev_g": self.prev_g,
+            "lr": self.lr,
+            "history_size": self.history_size,
+            "first_step": self.first_step,
+            "precondition": self.precondition,
+            "blocks": list(self.blocks),
+        }
         if self.sync_free and self.gamma is not None:
             state["gamma"], state["accepted"] = self.gamma.clone(), self.accepted.clone()
         return state

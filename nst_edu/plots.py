@@ -85,8 +85,9 @@ def loss_curves(history, per_layer: bool = True, config=None) -> Figure:
     return fig
 
 
-def grid(images: Sequence, titles: Sequence[str] | None = None, ncols: int | None = None,
-         size: float = 3.0) -> Figure:
+def grid(
+    images: Sequence, titles: Sequence[str] | None = None, ncols: int | None = None, size: float = 3.0
+) -> Figure:
     """Images side by side (``ncols`` per row), each with its title."""
     n = len(images)
     if n == 0:
@@ -108,8 +109,12 @@ def comparison(C, S, G, size: float = 3.0) -> Figure:
     return grid([C, S, G], ["content C", "style S", "generated G"], size=size)
 
 
-def gram_heatmap(G_grams: Sequence[torch.Tensor], titles: Sequence[str] | None = None,
-                 max_channels: int = 64, size: float = 3.2) -> Figure:
+def gram_heatmap(
+    G_grams: Sequence[torch.Tensor],
+    titles: Sequence[str] | None = None,
+    max_channels: int = 64,
+    size: float = 3.2,
+) -> Figure:
     """Heatmaps of Gram matrices (n_C, n_C), showing the first ``max_channels`` channels."""
     fig = Figure(figsize=(size * len(G_grams), size), layout="constrained")
     for i, G_gram in enumerate(G_grams):
@@ -124,8 +129,9 @@ def gram_heatmap(G_grams: Sequence[torch.Tensor], titles: Sequence[str] | None =
     return fig
 
 
-def feature_maps(a: torch.Tensor, channels: Sequence[int] = (0, 1, 2, 3), title: str = "",
-                 size: float = 2.0) -> Figure:
+def feature_maps(
+    a: torch.Tensor, channels: Sequence[int] = (0, 1, 2, 3), title: str = "", size: float = 2.0
+) -> Figure:
     """Chosen channels of one activation a^[l] (1, n_C, n_H, n_W) as grayscale images."""
     if a.dim() != 4 or a.shape[0] != 1:
         raise ValueError(f"feature_maps expects a of shape (1, n_C, n_H, n_W), got {tuple(a.shape)}")

@@ -108,18 +108,27 @@ def load_sample(name: str, size: int | None = None, seed: int = 0):
 # picture looks the same at every resolution.
 # ---------------------------------------------------------------------------------------------
 
-_JEWELS = np.array(
-    [
-        (155, 17, 30), (200, 30, 45),  # ruby
-        (15, 82, 186), (25, 45, 150), (40, 120, 220),  # sapphire
-        (0, 140, 100), (20, 170, 90),  # emerald
-        (120, 50, 170), (153, 80, 204),  # amethyst
-        (240, 170, 10), (250, 205, 40),  # amber, citrine
-        (230, 100, 20),  # fire opal
-        (30, 190, 200),  # turquoise
-    ],
-    np.float32,
-) / 255.0
+_JEWELS = (
+    np.array(
+        [
+            (155, 17, 30),
+            (200, 30, 45),  # ruby
+            (15, 82, 186),
+            (25, 45, 150),
+            (40, 120, 220),  # sapphire
+            (0, 140, 100),
+            (20, 170, 90),  # emerald
+            (120, 50, 170),
+            (153, 80, 204),  # amethyst
+            (240, 170, 10),
+            (250, 205, 40),  # amber, citrine
+            (230, 100, 20),  # fire opal
+            (30, 190, 200),  # turquoise
+        ],
+        np.float32,
+    )
+    / 255.0
+)
 
 
 def stained_glass(size: int = DEFAULT_STYLE_SIZE, seed: int = 0) -> np.ndarray:
@@ -177,8 +186,15 @@ def stained_glass(size: int = DEFAULT_STYLE_SIZE, seed: int = 0) -> np.ndarray:
 
 
 _BLUES = np.array(
-    [(18, 40, 110), (30, 70, 160), (50, 100, 190), (70, 130, 200), (20, 55, 130),
-     (95, 150, 210), (40, 90, 150)],
+    [
+        (18, 40, 110),
+        (30, 70, 160),
+        (50, 100, 190),
+        (70, 130, 200),
+        (20, 55, 130),
+        (95, 150, 210),
+        (40, 90, 150),
+    ],
     np.float32,
 )
 _YELLOWS = np.array(
@@ -258,10 +274,13 @@ def swirls(size: int = DEFAULT_STYLE_SIZE, seed: int = 0) -> np.ndarray:
     return np.asarray(canvas.resize((size, size), Image.LANCZOS)).copy()
 
 
-_SEA = np.array(
-    [(20, 45, 95), (35, 80, 140), (60, 120, 170), (15, 35, 80), (90, 150, 190), (28, 62, 120)],
-    np.float32,
-) / 255.0
+_SEA = (
+    np.array(
+        [(20, 45, 95), (35, 80, 140), (60, 120, 170), (15, 35, 80), (90, 150, 190), (28, 62, 120)],
+        np.float32,
+    )
+    / 255.0
+)
 _FOAM = np.array([0.95, 0.92, 0.82], np.float32)
 
 
@@ -278,9 +297,7 @@ def waves(size: int = DEFAULT_STYLE_SIZE, seed: int = 0) -> np.ndarray:
     ys, xs = (np.mgrid[0:size, 0:size].astype(np.float32) + 0.5) / size  # (size, size)
     p = rng.uniform(0.0, 2.0 * np.pi, 6).astype(np.float32)
     # Warping x by y makes the crests lean and hook instead of being plain sine waves.
-    xw = xs + 0.035 * np.sin(2 * np.pi * (3 * ys + 1.3 * xs) + p[0]) + 0.02 * np.sin(
-        14 * np.pi * xs + p[1]
-    )
+    xw = xs + 0.035 * np.sin(2 * np.pi * (3 * ys + 1.3 * xs) + p[0]) + 0.02 * np.sin(14 * np.pi * xs + p[1])
     crest = (
         0.55 * np.sin(4.0 * np.pi * xw + p[2])
         + 0.3 * np.sin(8.2 * np.pi * xw + p[3] + 3 * ys)

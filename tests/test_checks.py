@@ -3,8 +3,9 @@ nothing for a learner's bug, and passes on the reference solution in notebooks/s
 
 import pytest
 import torch
+from conftest import load_solution as _solution
+from conftest import stub
 
-from conftest import load_solution as _solution, stub
 from nst_edu import checks
 
 L01 = _solution("lesson01_content_cost")
@@ -17,6 +18,7 @@ def _shape(a):
 
 
 # ---- wrong answers a learner plausibly writes ------------------------------------------------------
+
 
 def unroll_channels_last(a):
     n_C, n_H, n_W = _shape(a)
@@ -129,7 +131,9 @@ def style_cost_all_layers(a_S, a_G, style_weights):
 
 def style_cost_zip_by_position(a_S, a_G, style_weights):
     # The course's TensorFlow pattern: layers paired by their position in the lists, not by name.
-    return sum(w * L02.layer_style_cost(s, g) for (_, w), s, g in zip(style_weights, a_S.values(), a_G.values()))
+    return sum(
+        w * L02.layer_style_cost(s, g) for (_, w), s, g in zip(style_weights, a_S.values(), a_G.values())
+    )
 
 
 def style_cost_course_loop(a_S, a_G, style_weights):
@@ -149,7 +153,10 @@ def style_cost_G_by_position(a_S, a_G, style_weights):
 def style_cost_zip_S_with_G(a_S, a_G, style_weights):
     # Right when a_S and a_G list their layers in the same order, wrong as soon as they do not.
     weights = dict(style_weights)
-    return sum(weights.get(layer, 0.0) * L02.layer_style_cost(s, g) for (layer, s), g in zip(a_S.items(), a_G.values()))
+    return sum(
+        weights.get(layer, 0.0) * L02.layer_style_cost(s, g)
+        for (layer, s), g in zip(a_S.items(), a_G.values())
+    )
 
 
 def gram_through_numpy(A):
@@ -170,6 +177,7 @@ def gram_half_detached(A):
 
 
 # ---- the M_G / M_S rescaling of lesson 02 -------------------------------------------------------------
+
 
 def _rescaled_gram_reference(a_S, M_G):
     """G_gram(S) · M_G / M_S, M_S = n_H·n_W of a_S; a_S (1, n_C, n_H, n_W), M_G an int -> (n_C, n_C)."""
@@ -237,65 +245,90 @@ def rescaled_batched(a_S, M_G):
 
 
 CASES = [
-    (checks.check_unroll, L01.unroll, [
-        (unroll_channels_last, "rows mix channels"),
-        (unroll_transposed, "rows and columns are swapped"),
-        (unroll_column_major, "positions are in another order"),
-        (unroll_tf_port, "course's TensorFlow unroll"),
-    ]),
-    (checks.check_content_cost, L01.content_cost, [
-        (content_cost_no_four, "factor 4 is missing"),
-        (content_cost_no_square, "not squared"),
-        (content_cost_item, "Python number"),
-        (content_cost_detached, "carries no gradient"),
-        (content_cost_per_channel, "shape (3,)"),
-        (content_cost_type_error, "your function raised"),
-    ]),
-    (checks.check_gram_matrix, L02.gram_matrix, [
-        (gram_transposed, "that is AᵀA"),
-        (gram_normalized, "divided by M"),
-        (gram_elementwise, "expected G_gram of shape"),
-        (gram_through_numpy, "carries no gradient"),
-        (gram_numpy_raises, "no .numpy()"),
-        (gram_new_leaf, "carries no gradient"),
-        (gram_half_detached, "half of the gradient"),
-    ]),
-    (checks.check_layer_style_cost, L02.layer_style_cost, [
-        (layer_style_seed_constant, "seed write-up's constant"),
-        (layer_style_channels_last, "channels are scrambled"),
-        (layer_style_no_square, "not squared"),
-        (layer_style_M_not_squared, "(n_H n_W) is not squared"),
-        (layer_style_tf_port, "course's TensorFlow unroll"),
-        (layer_style_tf_shape_order, "TensorFlow order"),
-    ]),
-    (checks.check_style_cost, L02.style_cost, [
-        (style_cost_unweighted, "without their weights"),
-        (style_cost_mean, "mean over layers"),
-        (style_cost_all_layers, "relu4_2"),
-        (style_cost_zip_by_position, "paired by position"),
-        (style_cost_course_loop, "paired by position"),
-        (style_cost_G_by_position, "never pair them by position"),
-        (style_cost_zip_S_with_G, "a_G in yet another order than a_S"),
-    ]),
-    (checks.check_rescaled_gram, RESCALED_GRAM, [
-        (rescaled_not_rescaled, "without the rescaling"),
-        (rescaled_inverted, "upside down"),
-        (rescaled_by_sides, "a ratio of sides"),
-        (rescaled_by_M_S_only, "divided by M_S only"),
-        (rescaled_normalized_gram, "normalised by M"),
-        (rescaled_integer_division, "integer division"),
-        (rescaled_activations, "scaled the activations"),
-        (rescaled_channels_last, "channels-last (n_H, n_W, n_C)"),
-        (rescaled_tf_port, "course's TensorFlow unroll"),
-        (rescaled_batched, "expected shape (n_C, n_C)"),
-    ]),
+    (
+        checks.check_unroll,
+        L01.unroll,
+        [
+            (unroll_channels_last, "rows mix channels"),
+            (unroll_transposed, "rows and columns are swapped"),
+            (unroll_column_major, "positions are in another order"),
+            (unroll_tf_port, "course's TensorFlow unroll"),
+        ],
+    ),
+    (
+        checks.check_content_cost,
+        L01.content_cost,
+        [
+            (content_cost_no_four, "factor 4 is missing"),
+            (content_cost_no_square, "not squared"),
+            (content_cost_item, "Python number"),
+            (content_cost_detached, "carries no gradient"),
+            (content_cost_per_channel, "shape (3,)"),
+            (content_cost_type_error, "your function raised"),
+        ],
+    ),
+    (
+        checks.check_gram_matrix,
+        L02.gram_matrix,
+        [
+            (gram_transposed, "that is AᵀA"),
+            (gram_normalized, "divided by M"),
+            (gram_elementwise, "expected G_gram of shape"),
+            (gram_through_numpy, "carries no gradient"),
+            (gram_numpy_raises, "no .numpy()"),
+            (gram_new_leaf, "carries no gradient"),
+            (gram_half_detached, "half of the gradient"),
+        ],
+    ),
+    (
+        checks.check_layer_style_cost,
+        L02.layer_style_cost,
+        [
+            (layer_style_seed_constant, "seed write-up's constant"),
+            (layer_style_channels_last, "channels are scrambled"),
+            (layer_style_no_square, "not squared"),
+            (layer_style_M_not_squared, "(n_H n_W) is not squared"),
+            (layer_style_tf_port, "course's TensorFlow unroll"),
+            (layer_style_tf_shape_order, "TensorFlow order"),
+        ],
+    ),
+    (
+        checks.check_style_cost,
+        L02.style_cost,
+        [
+            (style_cost_unweighted, "without their weights"),
+            (style_cost_mean, "mean over layers"),
+            (style_cost_all_layers, "relu4_2"),
+            (style_cost_zip_by_position, "paired by position"),
+            (style_cost_course_loop, "paired by position"),
+            (style_cost_G_by_position, "never pair them by position"),
+            (style_cost_zip_S_with_G, "a_G in yet another order than a_S"),
+        ],
+    ),
+    (
+        checks.check_rescaled_gram,
+        RESCALED_GRAM,
+        [
+            (rescaled_not_rescaled, "without the rescaling"),
+            (rescaled_inverted, "upside down"),
+            (rescaled_by_sides, "a ratio of sides"),
+            (rescaled_by_M_S_only, "divided by M_S only"),
+            (rescaled_normalized_gram, "normalised by M"),
+            (rescaled_integer_division, "integer division"),
+            (rescaled_activations, "scaled the activations"),
+            (rescaled_channels_last, "channels-last (n_H, n_W, n_C)"),
+            (rescaled_tf_port, "course's TensorFlow unroll"),
+            (rescaled_batched, "expected shape (n_C, n_C)"),
+        ],
+    ),
 ]
 
 WRONG = [(check, wrong, words) for check, _, answers in CASES for wrong, words in answers]
 
 
-@pytest.mark.parametrize("check, wrong, words", WRONG,
-                         ids=[f"{c.__name__}-{w.__name__}" for c, w, _ in WRONG])
+@pytest.mark.parametrize(
+    "check, wrong, words", WRONG, ids=[f"{c.__name__}-{w.__name__}" for c, w, _ in WRONG]
+)
 def test_fails_on_a_wrong_answer(check, wrong, words, capsys):
     result = check(wrong)
     assert result.passed is False and not result
@@ -304,7 +337,9 @@ def test_fails_on_a_wrong_answer(check, wrong, words, capsys):
     assert capsys.readouterr().out == result.message + "\n"  # printed once, exactly the message
 
 
-@pytest.mark.parametrize("check, solution", [(c, s) for c, s, _ in CASES], ids=[c.__name__ for c, _, _ in CASES])
+@pytest.mark.parametrize(
+    "check, solution", [(c, s) for c, s, _ in CASES], ids=[c.__name__ for c, _, _ in CASES]
+)
 def test_passes_on_the_solution(check, solution, capsys):
     result = check(solution)
     assert result.passed is True and result
@@ -320,7 +355,9 @@ def test_stub_is_not_attempted(check):
     assert result.message.startswith("✗ not attempted yet: stub")
 
 
-@pytest.mark.parametrize("check, solution", [(c, s) for c, s, _ in CASES], ids=[c.__name__ for c, _, _ in CASES])
+@pytest.mark.parametrize(
+    "check, solution", [(c, s) for c, s, _ in CASES], ids=[c.__name__ for c, _, _ in CASES]
+)
 def test_message_is_stable(check, solution):
     """Same seed, same message: the notebooks' committed output must not change between runs."""
     wrong = dict((c, a[0][0]) for c, _, a in CASES)[check]

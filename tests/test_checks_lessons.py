@@ -5,8 +5,9 @@ passes on the reference solution in notebooks/solutions/."""
 import numpy as np
 import pytest
 import torch
+from conftest import load_solution as _solution
+from conftest import stub
 
-from conftest import load_solution as _solution, stub
 from nst_edu import checks, noise
 
 L03 = _solution("lesson03_total_cost")
@@ -15,6 +16,7 @@ L06 = _solution("lesson06_frame_changes")
 
 
 # ---- wrong total costs a learner plausibly writes ---------------------------------------------------
+
 
 def total_swapped(J_content, J_style, alpha=10, beta=40):
     return beta * J_content + alpha * J_style
@@ -58,6 +60,7 @@ def total_raises(J_content, J_style, alpha=10, beta=40):
 
 
 # ---- wrong starting images --------------------------------------------------------------------------
+
 
 def _N(C, seed):
     return torch.rand(C.shape, generator=torch.Generator().manual_seed(seed))
@@ -112,8 +115,8 @@ def noise_global_seed(C, ratio=0.6, seed=0):
     return ((1 - ratio) * C + ratio * torch.rand(C.shape)).clamp(0, 1)
 
 
-
 # ---- wrong frame changes ----------------------------------------------------------------------------
+
 
 def _images(frames):
     return [frame for _, frame in frames]
@@ -165,6 +168,7 @@ def changes_none(frames):
 
 # ---- the tests --------------------------------------------------------------------------------------
 
+
 def test_total_cost_solution_passes(capsys):
     result = checks.check_total_cost(L03.total_cost)
     assert result.passed and bool(result)
@@ -180,7 +184,9 @@ def test_uniform_noise_solution_passes(capsys):
 def test_uniform_noise_solution_equals_the_package():
     C = torch.rand(1, 3, 9, 7, generator=torch.Generator().manual_seed(3))
     for ratio, seed in ((0.6, 0), (0.2, 5)):
-        assert torch.equal(L05.uniform_noise_image(C, ratio, seed), noise.initial_image(C, "uniform", ratio, seed))
+        assert torch.equal(
+            L05.uniform_noise_image(C, ratio, seed), noise.initial_image(C, "uniform", ratio, seed)
+        )
 
 
 def test_frame_changes_solution_passes(capsys):
@@ -197,45 +203,50 @@ def test_frame_changes_solution_equals_the_package():
     np.testing.assert_allclose(L06.frame_changes(frames), animation.frame_changes(frames), rtol=1e-12)
 
 
-@pytest.mark.parametrize("check", [checks.check_total_cost, checks.check_uniform_noise, checks.check_frame_changes])
+@pytest.mark.parametrize(
+    "check", [checks.check_total_cost, checks.check_uniform_noise, checks.check_frame_changes]
+)
 def test_stub_is_not_attempted(check, capsys):
     result = check(stub)
     assert not result.passed
     assert "not attempted yet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("check, wrong, says", [
-    (checks.check_total_cost, total_swapped, "swapped"),
-    (checks.check_total_cost, total_unweighted, "weights α and β are missing"),
-    (checks.check_total_cost, total_content_only, "only α J_content"),
-    (checks.check_total_cost, total_course_defaults, "default weights"),
-    (checks.check_total_cost, total_mean, "weighted mean"),
-    (checks.check_total_cost, total_minus, "are added"),
-    (checks.check_total_cost, total_item, "Python number"),
-    (checks.check_total_cost, total_detached, "no gradient"),
-    (checks.check_total_cost, total_new_leaf, "∂J/∂J_content"),
-    (checks.check_total_cost, total_raises, "raised NameError"),
-    (checks.check_uniform_noise, noise_swapped, "weights are swapped"),
-    (checks.check_uniform_noise, noise_additive, "additive recipe"),
-    (checks.check_uniform_noise, noise_gaussian, "differs from clip"),
-    (checks.check_uniform_noise, noise_unseeded, "not the seeded draw"),
-    (checks.check_uniform_noise, noise_only, "pure noise"),
-    (checks.check_uniform_noise, noise_no_content_factor, "without the factor (1 − r)"),
-    (checks.check_uniform_noise, noise_in_place, "changed C in place"),
-    (checks.check_uniform_noise, noise_no_batch, "C's shape"),
-    (checks.check_uniform_noise, noise_content, "no noise was added"),
-    (checks.check_uniform_noise, noise_not_clipped, "not clipped"),
-    (checks.check_uniform_noise, noise_clipped_before_mix, "clipped before the mix"),
-    (checks.check_uniform_noise, noise_global_seed, "global random state"),
-    (checks.check_frame_changes, changes_uint8, "wraps around"),
-    (checks.check_frame_changes, changes_unscaled, "divide by 255"),
-    (checks.check_frame_changes, changes_signed, "absolute value is missing"),
-    (checks.check_frame_changes, changes_rms, "root mean square"),
-    (checks.check_frame_changes, changes_from_first, "compared with the first one"),
-    (checks.check_frame_changes, changes_padded, "K − 1 changes"),
-    (checks.check_frame_changes, changes_in_place, "changed the frames in place"),
-    (checks.check_frame_changes, changes_none, "returned NoneType"),
-])
+@pytest.mark.parametrize(
+    "check, wrong, says",
+    [
+        (checks.check_total_cost, total_swapped, "swapped"),
+        (checks.check_total_cost, total_unweighted, "weights α and β are missing"),
+        (checks.check_total_cost, total_content_only, "only α J_content"),
+        (checks.check_total_cost, total_course_defaults, "default weights"),
+        (checks.check_total_cost, total_mean, "weighted mean"),
+        (checks.check_total_cost, total_minus, "are added"),
+        (checks.check_total_cost, total_item, "Python number"),
+        (checks.check_total_cost, total_detached, "no gradient"),
+        (checks.check_total_cost, total_new_leaf, "∂J/∂J_content"),
+        (checks.check_total_cost, total_raises, "raised NameError"),
+        (checks.check_uniform_noise, noise_swapped, "weights are swapped"),
+        (checks.check_uniform_noise, noise_additive, "additive recipe"),
+        (checks.check_uniform_noise, noise_gaussian, "differs from clip"),
+        (checks.check_uniform_noise, noise_unseeded, "not the seeded draw"),
+        (checks.check_uniform_noise, noise_only, "pure noise"),
+        (checks.check_uniform_noise, noise_no_content_factor, "without the factor (1 − r)"),
+        (checks.check_uniform_noise, noise_in_place, "changed C in place"),
+        (checks.check_uniform_noise, noise_no_batch, "C's shape"),
+        (checks.check_uniform_noise, noise_content, "no noise was added"),
+        (checks.check_uniform_noise, noise_not_clipped, "not clipped"),
+        (checks.check_uniform_noise, noise_clipped_before_mix, "clipped before the mix"),
+        (checks.check_uniform_noise, noise_global_seed, "global random state"),
+        (checks.check_frame_changes, changes_uint8, "wraps around"),
+        (checks.check_frame_changes, changes_unscaled, "divide by 255"),
+        (checks.check_frame_changes, changes_signed, "absolute value is missing"),
+        (checks.check_frame_changes, changes_rms, "root mean square"),
+        (checks.check_frame_changes, changes_from_first, "compared with the first one"),
+        (checks.check_frame_changes, changes_padded, "K − 1 changes"),
+        (checks.check_frame_changes, changes_in_place, "changed the frames in place"),
+        (checks.check_frame_changes, changes_none, "returned NoneType"),
+    ],
+)
 def test_wrong_answers_fail_with_a_reason(check, wrong, says, capsys):
     result = check(wrong)
     assert not result.passed
@@ -270,8 +281,11 @@ def test_uniform_noise_check_leaves_the_global_rng_as_it_was(capsys):
 
 def test_checks_print_the_same_message_every_run(capsys):
     # The notebooks commit these lines as outputs: they must not change between runs.
-    for check, fn in ((checks.check_total_cost, total_swapped), (checks.check_uniform_noise, noise_swapped),
-                      (checks.check_frame_changes, changes_uint8)):
+    for check, fn in (
+        (checks.check_total_cost, total_swapped),
+        (checks.check_uniform_noise, noise_swapped),
+        (checks.check_frame_changes, changes_uint8),
+    ):
         first, second = check(fn).message, check(fn).message
         assert first == second
     capsys.readouterr()

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 _SPEC = importlib.util.spec_from_file_location(
-    "clean_notebooks", Path(__file__).resolve().parents[1] / "tools" / "clean_notebooks.py")
+    "clean_notebooks", Path(__file__).resolve().parents[1] / "tools" / "clean_notebooks.py"
+)
 cn = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(cn)
 
@@ -22,12 +23,17 @@ def _dirty_notebook() -> nbformat.NotebookNode:
     }
     md = nbformat.v4.new_markdown_cell("# Title")
     c1 = nbformat.v4.new_code_cell("x = object()\nx", execution_count=7)
-    c1.metadata = {"execution": {"iopub.execute_input": "2024-05-01T10:00:00.000Z"},
-                   "collapsed": False, "scrolled": True, "tags": ["keep-me"]}
+    c1.metadata = {
+        "execution": {"iopub.execute_input": "2024-05-01T10:00:00.000Z"},
+        "collapsed": False,
+        "scrolled": True,
+        "tags": ["keep-me"],
+    }
     c1.outputs = [
         nbformat.v4.new_output("stream", name="stdout", text="took 1.2 s at 0x7f3a9c2b1d60\n"),
-        nbformat.v4.new_output("execute_result", data={"text/plain": "<object object at 0x7ffe12345678>"},
-                               execution_count=7),
+        nbformat.v4.new_output(
+            "execute_result", data={"text/plain": "<object object at 0x7ffe12345678>"}, execution_count=7
+        ),
     ]
     c1.outputs[1]["transient"] = {"display_id": "abc"}
     c2 = nbformat.v4.new_code_cell("print('short 0x1f')", execution_count=9)

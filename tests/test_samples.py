@@ -14,8 +14,13 @@ from nst_edu import images, samples
 from nst_edu.images import ImageError
 
 STYLES = samples.style_samples()
-NATIVE = {"chelsea": (300, 451), "astronaut": (512, 512), "coffee": (400, 600),
-          "rocket": (427, 640), "camera": (512, 512)}
+NATIVE = {
+    "chelsea": (300, 451),
+    "astronaut": (512, 512),
+    "coffee": (400, 600),
+    "rocket": (427, 640),
+    "camera": (512, 512),
+}
 
 
 def check_image(x: torch.Tensor, hw) -> None:
@@ -35,7 +40,7 @@ def band_energy(x: torch.Tensor) -> float:
 
     def blur(t, s):
         r = int(3 * s)
-        k = torch.exp(-torch.arange(-r, r + 1.0) ** 2 / (2 * s * s))
+        k = torch.exp(-(torch.arange(-r, r + 1.0) ** 2) / (2 * s * s))
         k = k / k.sum()
         t = F.conv2d(F.pad(t, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
         return F.conv2d(F.pad(t, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))

@@ -75,7 +75,9 @@ def test_style_target_rescaled_when_style_image_is_larger(tiny_pair):
     assert abs(J_tiled / J_same - 1) < 0.15
     # Without the M_G / M_S rescaling the tiled Gram would be 4x larger and the costs far apart.
     a_G = model(G)["relu1_1"]
-    unscaled = costs.layer_style_cost_from_gram(costs.gram_matrix(costs.unroll(model(S_tiled)["relu1_1"])), a_G)
+    unscaled = costs.layer_style_cost_from_gram(
+        costs.gram_matrix(costs.unroll(model(S_tiled)["relu1_1"])), a_G
+    )
     assert unscaled / J_same > 5
 
 
@@ -126,8 +128,9 @@ def test_non_finite_cost_names_the_step_and_keeps_the_last_good_image(tiny_pair,
         return out
 
     monkeypatch.setattr(transfer.Objective, "__call__", poisoned)
-    with pytest.raises(nst_edu.NonFiniteCostError, match=r"style cost became nan at step 3; the learning rate") \
-            as info:
+    with pytest.raises(
+        nst_edu.NonFiniteCostError, match=r"style cost became nan at step 3; the learning rate"
+    ) as info:
         nst_edu.run(C, S, tiny(), progress=False)
     result = info.value.result
     assert result.stopped == "non-finite"
@@ -189,12 +192,33 @@ def test_init_image_overrides_config_init(tiny_pair):
 
 
 def test_history_csv_round_trip():
-    h = transfer.History(("relu1_1",), [
-        {"step": 0, "seconds": 0.1, "content": 1.0, "style": 2.0, "tv": 0.0, "total": 3.0, "style:relu1_1": 2.0},
-        {"step": 1, "seconds": 0.2, "content": 0.5, "style": 1.0, "tv": 0.0, "total": 1.5, "style:relu1_1": 1.0},
-    ])
+    h = transfer.History(
+        ("relu1_1",),
+        [
+            {
+                "step": 0,
+                "seconds": 0.1,
+                "content": 1.0,
+                "style": 2.0,
+                "tv": 0.0,
+                "total": 3.0,
+                "style:relu1_1": 2.0,
+            },
+            {
+                "step": 1,
+                "seconds": 0.2,
+                "content": 0.5,
+                "style": 1.0,
+                "tv": 0.0,
+                "total": 1.5,
+                "style:relu1_1": 1.0,
+            },
+        ],
+    )
     text = h.to_csv(header={"torch": torch.__version__})
-    assert text.startswith(f"# torch: {torch.__version__}\nstep,seconds,content,style,tv,total,style:relu1_1\n")
+    assert text.startswith(
+        f"# torch: {torch.__version__}\nstep,seconds,content,style,tv,total,style:relu1_1\n"
+    )
     back = transfer.History.from_csv(text)
     assert back.rows == h.rows and back.style_layers == ("relu1_1",)
 
@@ -204,7 +228,8 @@ def test_save_writes_every_output_and_refuses_to_overwrite(tiny_pair, tmp_path):
     result = nst_edu.run(C, S, tiny(steps=2), progress=False)
     paths = result.save(tmp_path / "out")
     assert sorted(p.name for p in paths.values()) == sorted(
-        ["result.png", "progress.gif", "losses.png", "history.csv", "run.json"])
+        ["result.png", "progress.gif", "losses.png", "history.csv", "run.json"]
+    )
     assert images.load_image(paths["result.png"]).shape == C.shape
     assert "config" in paths["run.json"].read_text()
     with pytest.raises(FileExistsError, match="already holds result.png"):
@@ -216,7 +241,11 @@ def test_save_writes_every_output_and_refuses_to_overwrite(tiny_pair, tmp_path):
 def test_device_resolution():
     assert transfer.resolve_device("cpu").type == "cpu"
     expected = "cuda" if torch.cuda.is_available() else "cpu"
-    if not torch.cuda.is_available() and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+    if (
+        not torch.cuda.is_available()
+        and getattr(torch.backends, "mps", None)
+        and torch.backends.mps.is_available()
+    ):
         expected = "mps"
     assert transfer.resolve_device("auto").type == expected
     if not torch.cuda.is_available():

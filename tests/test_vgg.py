@@ -144,12 +144,15 @@ def test_parameters_frozen_and_gradient_reaches_input():
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(weights="imagenet"), "unknown weights source"),
-    (dict(pooling="min"), "unknown pooling"),
-    (dict(layers=["relu6_1"]), "unknown VGG-19 layer 'relu6_1'"),
-    (dict(layers=[]), "no VGG-19 layer"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(weights="imagenet"), "unknown weights source"),
+        (dict(pooling="min"), "unknown pooling"),
+        (dict(layers=["relu6_1"]), "unknown VGG-19 layer 'relu6_1'"),
+        (dict(layers=[]), "no VGG-19 layer"),
+    ],
+)
 def test_bad_arguments(bad, match):
     with pytest.raises(ValueError, match=match):
         vgg.VGG19Features(**{"weights": "random", **bad})

@@ -126,8 +126,11 @@ def _write_atomic(path: Path, text: str) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", help="notebooks, or folders searched for *.ipynb")
-    parser.add_argument("--check", action="store_true",
-                        help="change nothing; exit 1 and list the notebooks the cleaner would change")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 and list the notebooks the cleaner would change",
+    )
     args = parser.parse_args(argv)
     try:
         notebooks = find_notebooks(args.paths)
@@ -142,8 +145,12 @@ def main(argv=None) -> int:
             if not args.check:
                 _write_atomic(path, text)
     if args.check and changed:
-        print("These notebooks are not clean; run `python tools/clean_notebooks.py "
-              + " ".join(args.paths) + "`:", file=sys.stderr)
+        print(
+            "These notebooks are not clean; run `python tools/clean_notebooks.py "
+            + " ".join(args.paths)
+            + "`:",
+            file=sys.stderr,
+        )
         for path in changed:
             print(f"  {path}", file=sys.stderr)
         return 1
