@@ -96,6 +96,19 @@ def gram_for(where: str, finite: bool = True, *, G_gram_S: object, a_G: object) 
     return n_C, n_H, n_W
 
 
+def gram_pair(where: str, finite: bool, G_gram_S: object, G_gram_G: object, M: object) -> tuple[int, int]:
+    """Two Gram matrices of one layer, (n_C, n_C) each, and G's number of positions M: returns (n_C, M)."""
+    for name, t in (("G_gram_S", G_gram_S), ("G_gram_G", G_gram_G)):
+        tensor(where, **{name: t})
+        if t.dim() != 2 or t.shape[0] != t.shape[1] or t.shape != G_gram_S.shape:
+            raise ValueError(
+                f"{where}: expected G_gram_S and G_gram_G of one shape (n_C, n_C), got {_shape(G_gram_S)} "
+                f"and {_shape(G_gram_G)}."
+            )
+        float_values(where, finite, **{name: t})
+    return G_gram_S.shape[0], positions(where, M=M)
+
+
 def unrolled(where: str, finite: bool = True, **named) -> tuple[int, int]:
     """An unrolled activation A (n_C, M): returns (n_C, M)."""
     name, A = _one(named)

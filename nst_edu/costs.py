@@ -31,6 +31,7 @@ __all__ = [
     "rescaled_gram",
     "layer_style_cost",
     "layer_style_cost_from_gram",
+    "layer_style_cost_from_grams",
     "style_cost",
     "style_cost_from_grams",
     "total_cost",
@@ -95,6 +96,22 @@ def rescaled_gram(a_S: Tensor, M_G: int, *, check_finite: bool = True) -> Tensor
     return gram_matrix(unroll(a_S), check_finite=False) * (M_G / M_S)  # (n_C, n_C)
 
 
+def layer_style_cost_from_grams(
+    G_gram_S: Tensor, G_gram_G: Tensor, M: int, *, check_finite: bool = True
+) -> Tensor:
+    r"""Style cost of one layer from both Gram matrices, G's summed over its $M = n_H n_W$ positions.
+
+    $$J^{[l]}_{style}(S,G) = \frac{1}{4 n_C^2 M^2} \sum_{i,j} (G^{(S)}_{gram,ij} - G^{(G)}_{gram,ij})^2$$
+
+    The one copy of this formula: ``layer_style_cost_from_gram`` computes G_gram_G from a_G and calls it;
+    ``tiling`` calls it with a G_gram_G summed over tiles.
+
+    Shapes: G_gram_S, G_gram_G: (n_C, n_C), M: int -> scalar tensor ()
+    """
+    n_C, M = check.gram_pair("layer_style_cost_from_grams", check_finite, G_gram_S, G_gram_G, M)
+    return torch.sum((G_gram_S - G_gram_G) ** 2) / (4 * n_C**2 * M**2)  # ()
+
+
 def layer_style_cost_from_gram(G_gram_S: Tensor, a_G: Tensor, *, check_finite: bool = True) -> Tensor:
     r"""Style cost of one layer, with the style image's Gram matrix computed once beforehand.
 
@@ -108,7 +125,7 @@ def layer_style_cost_from_gram(G_gram_S: Tensor, a_G: Tensor, *, check_finite: b
     """
     n_C, n_H, n_W = check.gram_for("layer_style_cost_from_gram", check_finite, G_gram_S=G_gram_S, a_G=a_G)
     G_gram_G = gram_matrix(unroll(a_G), check_finite=False)  # (n_C, n_C)
-    return torch.sum((G_gram_S - G_gram_G) ** 2) / (4 * n_C**2 * (n_H * n_W) ** 2)  # ()
+    return layer_style_cost_from_grams(G_gram_S, G_gram_G, n_H * n_W, check_finite=False)  # ()
 
 
 def layer_style_cost(a_S: Tensor, a_G: Tensor, *, check_finite: bool = True) -> Tensor:

@@ -226,10 +226,10 @@ def _values(objective, G: Tensor, grams: dict[str, Tensor], J_content: Tensor) -
     cfg, hw = objective.config, tuple(G.shape[-2:])
     out = {"content": J_content}
     for layer in objective.style_weights:
-        n_C, M = _layer_sizes(layer, hw)
-        # J_style^[l] = Σ_ij (G_S − G_G)² / (4 n_C² M²), as layer_style_cost_from_gram, G_G summed over tiles
-        G_S, G_G = objective.grams_S[layer], grams[layer]  # (n_C, n_C) each
-        out[f"style:{layer}"] = torch.sum((G_S - G_G) ** 2) / (4 * n_C**2 * M**2)  # ()
+        _, M = _layer_sizes(layer, hw)
+        out[f"style:{layer}"] = costs.layer_style_cost_from_grams(  # G's Gram matrix summed over tiles
+            objective.grams_S[layer], grams[layer], M, check_finite=False
+        )  # ()
     out["style"] = sum(lam * out[f"style:{layer}"] for layer, lam in objective.style_weights.items())
     with torch.no_grad():
         out["tv"] = costs.tv_cost(G.detach(), check_finite=False) if cfg.tv_weight > 0 else G.new_zeros(())

@@ -888,3 +888,27 @@ def test_float16_gram_does_not_overflow():
     G = gram_matrix(A)
     assert torch.isfinite(G).all()
     assert G[0, 0].item() == 120000.0
+
+
+def test_layer_style_cost_from_grams_is_the_formula_and_what_the_other_style_costs_call():
+    a_S, a_G = rand(1, 3, 4, 5, seed=40), rand(1, 3, 4, 5, seed=41)
+    G_S, G_G = unroll(a_S) @ unroll(a_S).T, unroll(a_G) @ unroll(a_G).T
+    expected = sum((G_S[i, j] - G_G[i, j]) ** 2 for i in range(3) for j in range(3)) / (4 * 3**2 * 20**2)
+    got = costs.layer_style_cost_from_grams(G_S, G_G, 20)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=0)
+    assert torch.equal(layer_style_cost_from_gram(G_S, a_G), got)
+
+
+@pytest.mark.parametrize(
+    "G_S, G_G, M, match",
+    [
+        (torch.eye(2), torch.eye(3), 4, r"one shape \(n_C, n_C\)"),
+        (torch.eye(2), torch.ones(2, 3), 4, r"one shape \(n_C, n_C\)"),
+        (torch.eye(2), _with(torch.eye(2), float("nan")), 4, "NaN"),
+        (torch.eye(2), torch.eye(2), 0, "a whole number >= 1"),
+        (torch.eye(2), "G", 4, "torch.Tensor"),
+    ],
+)
+def test_layer_style_cost_from_grams_rejects_bad_input(G_S, G_G, M, match):
+    with pytest.raises(ValueError, match=match):
+        costs.layer_style_cost_from_grams(G_S, G_G, M)
