@@ -50,6 +50,24 @@ LAB_PRESETS: dict[str, Config] = {
     "gatys": preset("gatys", size=LAB_SIZE, steps=150, frame_every=10),
     "fast": preset("fast", size=LAB_SIZE, steps=50, frame_every=5),
 }
+# Config fields shown by one control each (style_layers has a row of its own; the rest come from the preset).
+CONTROL_FIELDS = (
+    "alpha",
+    "beta",
+    "content_layer",
+    "tv_weight",
+    "init",
+    "noise_ratio",
+    "seed",
+    "optimizer",
+    "lr",
+    "steps",
+    "size",
+    "weights",
+    "pooling",
+    "precision",
+    "frame_every",
+)
 DEFAULT_PRESET = "fast"
 DEFAULT_CONFIG = LAB_PRESETS[DEFAULT_PRESET]  # what the lab starts with: 10-50 s on a CPU
 PRECISION_LABELS = {"auto": "auto (bfloat16 where native)", "float32": "float32", "bfloat16": "bfloat16"}
@@ -459,24 +477,9 @@ class StyleLab:
                 f"size {size} px is too large for the lab (at most {MAX_SIZE} px: larger images take "
                 f"minutes per step on a CPU); choose a smaller size"
             )
-        return self._base.replace(
-            content_layer=self.content_layer.value,
-            style_layers=layers,
-            alpha=float(self.alpha.value),
-            beta=float(self.beta.value),
-            tv_weight=float(self.tv_weight.value),
-            weights=self.weights.value,
-            pooling=self.pooling.value,
-            optimizer=self.optimizer.value,
-            lr=float(self.lr.value),
-            steps=int(self.steps.value),
-            init=self.init.value,
-            noise_ratio=float(self.noise_ratio.value),
-            size=size,
-            seed=int(self.seed.value),
-            precision=self.precision.value,
-            frame_every=int(self.frame_every.value),
-        )
+        # Each control's value, as the type of the field it sets (sliders give floats, text boxes ints).
+        values = {name: type(getattr(self._base, name))(getattr(self, name).value) for name in CONTROL_FIELDS}
+        return self._base.replace(**values, style_layers=layers)
 
     # ------------------------------------------------------------------ sources
 
@@ -634,23 +637,9 @@ class StyleLab:
         for layer in STYLE_LAYERS:
             self.style_layer_on[layer].value = layer in weights
             self.style_layer_weight[layer].value = weights.get(layer, 0.2)
-        for name in (
-            "alpha",
-            "beta",
-            "content_layer",
-            "tv_weight",
-            "init",
-            "noise_ratio",
-            "seed",
-            "lr",
-            "steps",
-            "size",
-            "weights",
-            "pooling",
-            "precision",
-            "frame_every",
-        ):
-            getattr(self, name).value = getattr(config, name)
+        for name in CONTROL_FIELDS:
+            if name != "optimizer":
+                getattr(self, name).value = getattr(config, name)
         self._refresh_code()
 
     def _on_optimizer(self, change) -> None:

@@ -19,6 +19,7 @@ import nst_edu
 from nst_edu import images, lab_runner, transfer
 from nst_edu.config import OPTIMIZERS, PRECISIONS, PRESETS
 from nst_edu.widgets import (
+    CONTROL_FIELDS,
     DEFAULT_CONFIG,
     DEFAULT_LR,
     DEFAULT_PRESET,
@@ -132,26 +133,7 @@ def test_preset_selector_loads_the_preset_into_the_controls(name):
     lab.preset.value = name
     want = LAB_PRESETS[name]
     assert lab.config() == want  # every field, also those without a control (history_size, precondition, …)
-    controls = {
-        f: getattr(lab, f).value
-        for f in (
-            "alpha",
-            "beta",
-            "content_layer",
-            "tv_weight",
-            "init",
-            "noise_ratio",
-            "seed",
-            "optimizer",
-            "lr",
-            "steps",
-            "size",
-            "weights",
-            "pooling",
-            "precision",
-            "frame_every",
-        )
-    }
+    controls = {f: getattr(lab, f).value for f in CONTROL_FIELDS}
     assert controls == {f: getattr(want, f) for f in controls}
     assert {l: (lab.style_layer_on[l].value, lab.style_layer_weight[l].value) for l in STYLE_LAYERS} == {
         l: (l in dict(want.style_layers), dict(want.style_layers).get(l, 0.2)) for l in STYLE_LAYERS
