@@ -207,9 +207,9 @@ def _layer_shapes(layers, hw) -> list[tuple[str, int, int, int]]:
     return out
 
 
-def activation_bytes(config, hw) -> int:
+def activation_bytes(config, hw, device: str = "cpu") -> int:
     """Bytes autograd keeps for one forward pass of G (size hw), plus the two largest gradients of backward."""
-    elem = 2 if resolve_precision(config.precision) == "bfloat16" else 4
+    elem = 2 if resolve_precision(config.precision, device) == "bfloat16" else 4
     wanted = set(config.layers)
     kept, largest = 0, 0
     for name, n_C, n_H, n_W in _layer_shapes(config.layers, hw):
@@ -277,7 +277,7 @@ def estimate_bytes(config, content_hw, style_hw, device: str = "cpu") -> int:
     n_frames = 2 + (config.total_steps // config.frame_every if config.frame_every else 0)
     frames = n_frames * 3 * H * W  # uint8
     tensors = (
-        K * (activation_bytes(config, C_hw) + targets_bytes(config, C_hw, S_hw))
+        K * (activation_bytes(config, C_hw, device) + targets_bytes(config, C_hw, S_hw))
         + optimizer_bytes(config, C_hw)
         + images_bytes
         + frames
