@@ -299,6 +299,7 @@ def run(
     if init_image is not None:
         init_image = images.load_image(init_image)  # checked like any image: shape, NaN, range [0, 1]
     device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)  # what Result and run.json report
     torch.manual_seed(config.seed)
     C_full, S_full = load_pair(content, style, config)
     memory.check_fits(config, C_full.shape, S_full.shape, device)  # too thin or too large: refuse now
@@ -413,7 +414,7 @@ def run(
             config,
             "non-finite",
             time.perf_counter() - start,
-            resolve_precision(config.precision, device),
+            precision,
         )
         raise NonFiniteCostError(str(exc), result) from None
     finally:
@@ -430,7 +431,7 @@ def run(
         config,
         stopped,
         offset + time.perf_counter() - start,
-        resolve_precision(config.precision, device),
+        precision,
     )
 
 
