@@ -50,7 +50,7 @@ notebooks: $(STAMP)
 	$(BIN)/python $(NBVAL) notebooks
 
 other-cpu: $(STAMP)
-	$(OTHER_CPU) $(BIN)/python -c "from nst_edu import hardware as h; p = h.resolve_precision('auto'); \
+	$(OTHER_CPU) $(BIN)/python -c "from nst_edu.core import hardware as h; p = h.resolve_precision('auto'); \
 		assert p == 'float32', p; print('other-cpu: AVX2 cap in effect, precision auto -> float32')"
 	$(OTHER_CPU) $(BIN)/python -m pytest $(NUMERICAL_TESTS) -q -p no:cacheprovider
 	$(OTHER_CPU) $(BIN)/python $(NBVAL) $(OTHER_CPU_NOTEBOOKS)

@@ -37,8 +37,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-from nst_edu import costs, noise, preset, transfer, vgg  # noqa: E402
-from nst_edu.optim import BoxLBFGS  # noqa: E402
+from nst_edu import preset  # noqa: E402
+from nst_edu.core import costs, noise, transfer, vgg
+from nst_edu.core.optim import BoxLBFGS  # noqa: E402
 
 
 class FullForward(torch.nn.Module):

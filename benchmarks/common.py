@@ -50,13 +50,13 @@ def input_paths() -> tuple[Path, Path]:
     Written at their sample resolution (content 451×300, style 512×512); each program then resizes them to
     the benchmark size itself, as a user of each would.
     """
-    from nst_edu import images, samples
+    from nst_edu.core import images
 
     INPUTS.mkdir(parents=True, exist_ok=True)
     paths = INPUTS / f"{CONTENT}.png", INPUTS / f"{STYLE}.png"
     for name, path in zip((CONTENT, STYLE), paths):
         if not path.exists():
-            images.save_image(samples.load_sample(name), path)
+            images.save_image(images.load_sample(name), path)
     return paths
 
 

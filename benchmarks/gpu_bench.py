@@ -40,8 +40,9 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-from nst_edu import preset, transfer  # noqa: E402
-from nst_edu.optim import BoxLBFGS  # noqa: E402
+from nst_edu import preset  # noqa: E402
+from nst_edu.core import transfer
+from nst_edu.core.optim import BoxLBFGS  # noqa: E402
 
 
 def sync(device):

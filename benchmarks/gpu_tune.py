@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import gpu_bench as gb  # noqa: E402
 
-from nst_edu import optim, preset, transfer  # noqa: E402
+from nst_edu import preset  # noqa: E402
+from nst_edu.core import optim, transfer
 
 
 def with_history(m: int):

@@ -42,7 +42,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-from nst_edu import images, preset, transfer  # noqa: E402
+from nst_edu import preset  # noqa: E402
+from nst_edu.core import images, transfer
 
 TOLERANCE = 0.02
 BASELINE = "lbfgs-fp32-white"
@@ -359,7 +360,7 @@ def plot(raw: dict, target: float, name: str) -> None:
 
 
 def save_images(traces: dict, name: str) -> None:
-    from nst_edu import plots
+    from nst_edu.output import plots
 
     shown = [(n, tr.image) for n, tr in traces.items() if tr.image is not None]
     for n, img in shown:

@@ -47,7 +47,8 @@ def time_ours(
     channels_last: bool,
     device: str,
 ) -> dict:
-    from nst_edu import preset, transfer
+    from nst_edu import preset
+    from nst_edu.core import transfer
 
     config = preset(
         "gatys",

@@ -14,12 +14,12 @@ except PackageNotFoundError:  # run from a source tree that was never installed
 # Imported on first use (PEP 562), so that ``nst-edu`` sets its signal handlers before torch loads (seconds):
 # Ctrl-C or SIGTERM during start-up then gets one sentence, not a traceback.
 _HOMES = {
-    "Config": "config",
-    "PRESETS": "config",
-    "preset": "config",
-    "NonFiniteCostError": "transfer",
-    "Result": "transfer",
-    "run": "transfer",
+    "Config": "core.config",
+    "PRESETS": "core.config",
+    "preset": "core.config",
+    "NonFiniteCostError": "core.transfer",
+    "Result": "core.transfer",
+    "run": "core.transfer",
 }
 __all__ = ["Config", "PRESETS", "NonFiniteCostError", "Result", "preset", "run", "__version__"]
 

@@ -32,10 +32,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, fileio
+from . import __version__
+from .output import fileio
 
 if TYPE_CHECKING:
-    from .config import Config
+    from .core.config import Config
 
 OUTPUT_FILES = ("result.png", "progress.gif", "losses.png", "history.csv", "run.json")
 CHECKPOINT_DIR = "checkpoint"
@@ -91,9 +92,9 @@ def _size(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import DEVICES, OPTIMIZERS, PRECISIONS, PRESETS
-    from .noise import KINDS
-    from .vgg import POOLINGS, WEIGHT_SOURCES
+    from .core.config import DEVICES, OPTIMIZERS, PRECISIONS, PRESETS
+    from .core.noise import KINDS
+    from .core.vgg import POOLINGS, WEIGHT_SOURCES
 
     p = argparse.ArgumentParser(
         prog="nst-edu",
@@ -193,7 +194,7 @@ def _changes(args) -> dict:
 
 
 def config_from_args(args) -> Config:
-    from .config import preset
+    from .core.config import preset
 
     try:
         return preset(args.preset or "fast", **_changes(args))
@@ -322,8 +323,8 @@ def _clean_up(state: dict) -> None:
 
 def _resume_settings(args):
     """Load ``--resume DIR``; fill --content/--style/--out from it; refuse settings that differ from it."""
-    from . import checkpoint
-    from .config import Config
+    from .core import checkpoint
+    from .core.config import Config
 
     try:
         saved = checkpoint.load(args.resume)
@@ -353,7 +354,7 @@ def _resume_settings(args):
 
 def _partial_run_of(out: Path, config) -> bool:
     """True when ``out`` holds the outputs of a stopped run with this config (a resume may replace them)."""
-    from .config import Config
+    from .core.config import Config
 
     try:
         meta = json.loads((out / "run.json").read_text())
@@ -429,7 +430,7 @@ def _check_device(name: str) -> None:
 
 def _source(name: str, loaded):
     """What to hand ``load_pair``: a sample's name (it is drawn at the size asked for), else the loaded image."""
-    from .samples import is_sample
+    from .core.samples import is_sample
 
     return name if is_sample(name) and not os.path.lexists(name) else loaded
 
@@ -455,7 +456,8 @@ class _SafeCheckpoints:
 
 
 def _main(args, phase: dict) -> int:
-    from . import animation, checkpoint, images, memory, samples, transfer, vgg
+    from .core import checkpoint, images, memory, samples, transfer, vgg
+    from .output import animation
 
     if args.list_samples:
         print("content:", ", ".join(samples.content_samples()))
@@ -598,7 +600,7 @@ def _main(args, phase: dict) -> int:
 
 def _check_resumed_image(where, resume: dict, config, C_shape, S_shape, memory) -> None:
     """The checkpoint's image must have the shape the content image has at the checkpoint's stage."""
-    from .checkpoint import stage_sides
+    from .core.checkpoint import stage_sides
 
     step, got = resume["step"], tuple(resume["image"].shape[-2:])
     stages = memory.stage_shapes(config, C_shape, S_shape)

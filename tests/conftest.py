@@ -10,7 +10,7 @@ import torch
 @pytest.fixture(scope="session")
 def chelsea() -> torch.Tensor:
     """The scikit-image cat photo at 256 px (1, 3, H, W)."""
-    from nst_edu import images
+    from nst_edu.core import images
 
     return images.load_image("chelsea", size=256)
 
@@ -18,7 +18,7 @@ def chelsea() -> torch.Tensor:
 @pytest.fixture(scope="session")
 def tiny_pair() -> tuple[torch.Tensor, torch.Tensor]:
     """A 64 px content photo and a 64 px generated style image, for quick runs."""
-    from nst_edu import images
+    from nst_edu.core import images
 
     return images.load_image("chelsea", size=64), images.load_image("swirls", size=64)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from nst_edu.widgets import DEFAULT_CONFIG
+from nst_edu.teaching.widgets import DEFAULT_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"

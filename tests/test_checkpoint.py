@@ -6,8 +6,8 @@ import os
 import pytest
 import torch
 
-from nst_edu import checkpoint, transfer
-from nst_edu.config import preset
+from nst_edu.core import checkpoint, transfer
+from nst_edu.core.config import preset
 
 CONFIG = preset("fast", size=64, steps=6, coarse_steps=0, frame_every=2, device="cpu")
 

@@ -6,7 +6,7 @@ import torch
 from conftest import load_solution as _solution
 from conftest import stub
 
-from nst_edu import checks
+from nst_edu.teaching import checks
 
 L01 = _solution("lesson01_content_cost")
 L02 = _solution("lesson02_style_cost")

@@ -8,7 +8,8 @@ import torch
 from conftest import load_solution as _solution
 from conftest import stub
 
-from nst_edu import checks, noise
+from nst_edu.core import noise
+from nst_edu.teaching import checks
 
 L03 = _solution("lesson03_total_cost")
 L05 = _solution("lesson05_uniform_noise")
@@ -196,7 +197,7 @@ def test_frame_changes_solution_passes(capsys):
 
 
 def test_frame_changes_solution_equals_the_package():
-    from nst_edu import animation
+    from nst_edu.output import animation
 
     rng = np.random.default_rng(7)
     frames = [(k, rng.integers(0, 256, size=(5, 9, 3), dtype=np.uint8)) for k in range(4)]

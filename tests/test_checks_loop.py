@@ -7,8 +7,9 @@ import torch
 from conftest import load_solution, stub
 
 import nst_edu
-from nst_edu import checks, noise, transfer
-from nst_edu.optim import BoxLBFGS
+from nst_edu.core import noise, transfer
+from nst_edu.core.optim import BoxLBFGS
+from nst_edu.teaching import checks
 
 L04 = load_solution("lesson04_the_loop")
 compute_targets, train_step, closure_step = L04.compute_targets, L04.train_step, L04.closure_step
@@ -24,7 +25,7 @@ def _targets(model, C, S, config, rescale=True, inverse=False):
     for layer, a in model(S, [name for name, _ in config.style_layers]).items():
         M_S, M_G = a.shape[-2] * a.shape[-1], a_C[layer].shape[-2] * a_C[layer].shape[-1]
         factor = (M_S / M_G if inverse else M_G / M_S) if rescale else 1.0
-        grams[layer] = nst_edu.costs.gram_matrix(nst_edu.costs.unroll(a)) * factor
+        grams[layer] = nst_edu.core.costs.gram_matrix(nst_edu.core.costs.unroll(a)) * factor
     return a_C[config.content_layer], grams
 
 

@@ -16,8 +16,10 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_edu import animation, checkpoint, cli, images, memory, transfer, vgg
-from nst_edu.config import Config
+from nst_edu import cli
+from nst_edu.core import checkpoint, images, memory, transfer, vgg
+from nst_edu.core.config import Config
+from nst_edu.output import animation
 
 TINY = ["--size", "64", "--steps", "3", "--coarse-steps", "0", "--quiet"]
 

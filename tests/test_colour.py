@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nst_edu import colour
+from nst_edu.core import colour
 
 gen = torch.Generator().manual_seed(0)
 

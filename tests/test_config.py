@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nst_edu import Config, preset
-from nst_edu.config import PRESETS, SEED_MAX, as_config
+from nst_edu.core.config import PRESETS, SEED_MAX, as_config
 
 
 def test_frozen():
@@ -176,7 +176,7 @@ def test_numpy_scalars_are_accepted_and_stored_as_python_numbers():
 def test_the_largest_seed_is_accepted_and_runs_the_generators():
     import torch
 
-    from nst_edu import vgg
+    from nst_edu.core import vgg
 
     cfg = Config(seed=SEED_MAX)
     torch.Generator().manual_seed(cfg.seed)  # the bound is what the generators accept

@@ -1,4 +1,4 @@
-"""Tests for nst_edu.costs: each formula against a hand-worked example, an independent float64
+"""Tests for nst_edu.core.costs: each formula against a hand-worked example, an independent float64
 reference (explicit loops or einsum, never the package), gradcheck, and its invariants."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nst_edu import costs
-from nst_edu.costs import (
+from nst_edu.core import costs
+from nst_edu.core.costs import (
     content_cost,
     gram_matrix,
     layer_style_cost,
@@ -799,8 +799,8 @@ def test_check_finite_false_lets_nan_through_but_still_checks_shapes():
 
 def test_the_loop_objective_calls_these_functions(monkeypatch, tiny_pair):
     # transfer.Objective holds no formula of its own: each of its costs is one call of a public function here.
-    from nst_edu import transfer
-    from nst_edu.config import preset
+    from nst_edu.core import transfer
+    from nst_edu.core.config import preset
 
     calls = []
 

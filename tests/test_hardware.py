@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import nst_edu
-from nst_edu import hardware
-from nst_edu.config import preset
+from nst_edu.core import hardware
+from nst_edu.core.config import preset
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_devices_without_bfloat16_support_get_float32():
 def test_the_real_caps_of_the_other_cpu_pass_give_float32():
     # What `make test`'s second pass sets: whatever this CPU has, the cap must win.
     env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
-    code = "from nst_edu import hardware; print(hardware.resolve_precision('auto', 'cpu'))"
+    code = "from nst_edu.core import hardware; print(hardware.resolve_precision('auto', 'cpu'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "float32"
 

@@ -1,4 +1,4 @@
-"""Tests for nst_edu.images: sources, PIL modes, formats, resizing, saving, errors and a fuzz."""
+"""Tests for nst_edu.core.images: sources, PIL modes, formats, resizing, saving, errors and a fuzz."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nst_edu import images
-from nst_edu.images import ImageError, load_image
+from nst_edu.core import images
+from nst_edu.core.images import ImageError, load_image
 
 TOL8 = 0.5 / 255  # an exact 8-bit round trip is within half a step
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from nst_edu import images, memory, transfer, vgg
-from nst_edu.config import Config, preset
+from nst_edu.core import images, memory, transfer, vgg
+from nst_edu.core.config import Config, preset
 
 GIB = 2**30
 

@@ -1,4 +1,4 @@
-"""Tests for nst_edu.noise: each kind against an independent computation, and its statistics."""
+"""Tests for nst_edu.core.noise: each kind against an independent computation, and its statistics."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nst_edu import images
-from nst_edu.noise import KINDS, initial_image
+from nst_edu.core import images
+from nst_edu.core.noise import KINDS, initial_image
 
 H, W = 24, 32
 # The course's CONFIG.MEANS, RGB, 0–255 units: typed here, not imported, so that a slip in the package shows.

@@ -52,7 +52,8 @@ def test_lessons_import_the_package_and_never_redefine_it(path):
     sources = "\n".join(c.source for c in _code(path))
     assert re.search(r"^(import nst_edu|from nst_edu\b)", sources, re.M), path.name
     import nst_edu
-    from nst_edu import animation, costs, noise, plots, transfer
+    from nst_edu.core import costs, noise, transfer
+    from nst_edu.output import animation, plots
 
     public = {
         name

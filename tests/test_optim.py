@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from nst_edu.optim import BoxLBFGS
+from nst_edu.core.optim import BoxLBFGS
 
 
 def quadratic(A: torch.Tensor, c: torch.Tensor):

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_edu import animation, plots
-from nst_edu.config import preset
-from nst_edu.transfer import History
+from nst_edu.core.config import preset
+from nst_edu.core.transfer import History
+from nst_edu.output import animation, plots
 
 
 def _history(n=5):

@@ -21,8 +21,9 @@ import torch
 from PIL import Image
 
 import nst_edu
-from nst_edu import cli, transfer
-from nst_edu.config import preset
+from nst_edu import cli
+from nst_edu.core import transfer
+from nst_edu.core.config import preset
 
 # Pinned (not only "fast"), since the tests below depend on the start image and the optimizer.
 FAST = preset(
@@ -354,10 +355,10 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path, capsys):
 
 
 def test_a_lock_held_by_a_live_process_then_released_by_its_death(tmp_path):
-    from nst_edu import fileio
+    from nst_edu.output import fileio
 
     hold = (
-        "import sys, time; from nst_edu.fileio import FolderLock; FolderLock(sys.argv[1]).acquire(); "
+        "import sys, time; from nst_edu.output.fileio import FolderLock; FolderLock(sys.argv[1]).acquire(); "
         "print('held', flush=True); time.sleep(600)"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -380,7 +381,7 @@ def test_a_lock_held_by_a_live_process_then_released_by_its_death(tmp_path):
 
 
 def test_an_interrupted_atomic_write_leaves_no_temporary_file(tmp_path):
-    from nst_edu import fileio
+    from nst_edu.output import fileio
 
     (tmp_path / "a.png").write_bytes(b"old")
     with pytest.raises(KeyboardInterrupt):
@@ -391,7 +392,7 @@ def test_an_interrupted_atomic_write_leaves_no_temporary_file(tmp_path):
 
 
 def test_signals_deferred_holds_a_signal_until_the_block_ends():
-    from nst_edu import fileio
+    from nst_edu.output import fileio
 
     reached = []
     with pytest.raises(KeyboardInterrupt):

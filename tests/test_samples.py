@@ -1,4 +1,4 @@
-"""Tests for nst_edu.samples: names, offline loading, sizes, determinism, colour and texture."""
+"""Tests for nst_edu.core.samples: names, offline loading, sizes, determinism, colour and texture."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nst_edu import images, samples
-from nst_edu.images import ImageError
+from nst_edu.core import images, samples
+from nst_edu.core.images import ImageError
 
 STYLES = samples.style_samples()
 NATIVE = {
@@ -79,35 +79,35 @@ def test_names_partition():
 
 @pytest.mark.parametrize("name", samples.content_samples())
 def test_content_loads_offline_at_native_size(offline, name):
-    x = samples.load_sample(name)
+    x = images.load_sample(name)
     check_image(x, NATIVE[name])
     assert float(x.std()) > 0.1  # a photo, not a blank
 
 
 def test_gray_camera_is_rgb_with_equal_channels():
-    x = samples.load_sample("camera", size=64)
+    x = images.load_sample("camera", size=64)
     assert torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 1], x[:, 2])
 
 
 @pytest.mark.parametrize("name", samples.sample_names())
 def test_size_is_the_longer_side(offline, name):
-    x = samples.load_sample(name, size=96)
+    x = images.load_sample(name, size=96)
     assert max(x.shape[-2:]) == 96
     check_image(x, x.shape[-2:])
 
 
 @pytest.mark.parametrize("name", STYLES)
 def test_style_default_size_and_seeds(offline, name):
-    a = samples.load_sample(name)
+    a = images.load_sample(name)
     check_image(a, (samples.DEFAULT_STYLE_SIZE,) * 2)
-    assert torch.equal(a, samples.load_sample(name, seed=0))
-    b = samples.load_sample(name, seed=1)
+    assert torch.equal(a, images.load_sample(name, seed=0))
+    b = images.load_sample(name, seed=1)
     assert float((a - b).abs().mean()) > 0.05  # another painting, not a copy
 
 
 @pytest.mark.parametrize("name", STYLES)
 def test_style_is_colourful_and_textured(name):
-    x = samples.load_sample(name, size=256)
+    x = images.load_sample(name, size=256)
     assert mean_saturation(x) > 0.5
     assert band_energy(x) > 0.06
 
@@ -150,17 +150,17 @@ def test_painters_are_fast():
 
 
 def test_load_image_accepts_sample_names():
-    assert torch.equal(images.load_image("swirls", size=64), samples.load_sample("swirls", size=64))
-    assert torch.equal(images.load_image("coffee", size=64), samples.load_sample("coffee", size=64))
+    assert torch.equal(images.load_image("swirls", size=64), images.load_sample("swirls", size=64))
+    assert torch.equal(images.load_image("coffee", size=64), images.load_sample("coffee", size=64))
 
 
 def test_unknown_name_lists_all_names():
     with pytest.raises(ImageError, match="'kitten'") as err:
-        samples.load_sample("kitten")
+        images.load_sample("kitten")
     assert all(n in str(err.value) for n in samples.sample_names())
 
 
 @pytest.mark.parametrize("kwargs", [{"size": 0}, {"size": 2.5}, {"seed": -1}, {"seed": 1.5}])
 def test_bad_size_or_seed(kwargs):
     with pytest.raises(ValueError, match="size|seed"):
-        samples.load_sample("stained_glass", **kwargs)
+        images.load_sample("stained_glass", **kwargs)

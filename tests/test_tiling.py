@@ -1,4 +1,4 @@
-"""Exact tiling (nst_edu.tiling): the tiled J and ∂J/∂G equal autograd's on the whole image.
+"""Exact tiling (nst_edu.core.tiling): the tiled J and ∂J/∂G equal autograd's on the whole image.
 
 Random-weight VGG, small images, one thread: seconds.
 """
@@ -6,9 +6,9 @@ Random-weight VGG, small images, one thread: seconds.
 import pytest
 import torch
 
-from nst_edu import tiling, transfer, vgg
-from nst_edu.config import Config
-from nst_edu.optim import BoxLBFGS
+from nst_edu.core import tiling, transfer, vgg
+from nst_edu.core.config import Config
+from nst_edu.core.optim import BoxLBFGS
 
 SHALLOW = Config(
     content_layer="relu2_2",

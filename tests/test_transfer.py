@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import nst_edu
-from nst_edu import costs, images, transfer, vgg
-from nst_edu.config import Config, preset
+from nst_edu.core import costs, images, transfer, vgg
+from nst_edu.core.config import Config, preset
 
 TINY = dict(size=64, steps=8, coarse_steps=0, frame_every=2, precision="float32")
 

@@ -7,7 +7,7 @@ import torch
 import torchvision
 from torch import nn
 
-from nst_edu import vgg
+from nst_edu.core import vgg
 
 
 def test_layer_names_match_torchvision_indices():

@@ -16,9 +16,10 @@ import torch
 from PIL import Image
 
 import nst_edu
-from nst_edu import images, lab_runner, transfer
-from nst_edu.config import OPTIMIZERS, PRECISIONS, PRESETS
-from nst_edu.widgets import (
+from nst_edu.core import images, transfer
+from nst_edu.core.config import OPTIMIZERS, PRECISIONS, PRESETS
+from nst_edu.teaching import lab_runner
+from nst_edu.teaching.widgets import (
     CONTROL_FIELDS,
     DEFAULT_CONFIG,
     DEFAULT_LR,

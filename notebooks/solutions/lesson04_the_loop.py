@@ -3,7 +3,7 @@ step."""
 
 import torch
 
-from nst_edu import costs
+from nst_edu.core import costs
 
 
 def compute_targets(model, C, S, config):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from . import fileio
+from ..output import fileio
 
 if TYPE_CHECKING:
     from .config import Config

@@ -426,7 +426,7 @@ _MEASURE = r"""
 import json, resource, sys
 import torch
 import nst_edu
-from nst_edu import transfer
+from nst_edu.core import transfer
 
 
 def status(field):

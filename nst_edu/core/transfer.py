@@ -30,7 +30,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import __version__, costs, fileio, images, memory, noise, vgg
+from .. import __version__
+from ..output import fileio
+from . import costs, images, memory, noise, vgg
 from .checkpoint import validate as validate_state
 from .config import Config, as_config
 from .hardware import resolve_device, resolve_precision
@@ -122,7 +124,7 @@ class Result:
 
     def save(self, out_dir: str | Path, force: bool = False) -> dict[str, Path]:
         """Write result.png, progress.gif, losses.png, history.csv and run.json into ``out_dir``."""
-        from . import animation, plots  # plotting is optional for headless runs
+        from ..output import animation, plots  # plotting is optional for headless runs
 
         out = Path(out_dir)
         paths = {

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import animation, images, transfer
-from .config import PRESETS, Config
+from ..core import images, transfer
+from ..core.config import PRESETS, Config
+from ..output import animation
 
 StepCallback = Callable[[transfer.StepInfo], None]
 DoneCallback = Callable[["transfer.Result | None", "BaseException | None"], None]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from . import costs
+from ..core import costs
 
 __all__ = [
     "CheckResult",
@@ -160,7 +160,7 @@ def _same(package: Tensor | float, independent: Tensor | float, what: str) -> fl
     i = float(torch.as_tensor(independent).double())
     if not _close(p, i):  # a bug in nst_edu, not in the learner's code: make it loud
         raise RuntimeError(
-            f"nst_edu.checks: costs.{what} gives {p!r} but the formula gives {i!r}; please report this bug."
+            f"nst_edu.teaching.checks: costs.{what} gives {p!r} but the formula gives {i!r}; please report this bug."
         )
     return i
 
@@ -243,7 +243,7 @@ def check_unroll(fn, seed: int = 0) -> CheckResult:
             expected = _unrolled(a)
             if not torch.equal(costs.unroll(a).double(), expected):
                 raise RuntimeError(
-                    "nst_edu.checks: costs.unroll disagrees with the formula; please report this bug."
+                    "nst_edu.teaching.checks: costs.unroll disagrees with the formula; please report this bug."
                 )
             A = _tensor(fn, _call(fn, a.clone()), "the unrolled matrix A")
             if tuple(A.shape) != (n_C, n_H * n_W):
@@ -328,7 +328,7 @@ def check_gram_matrix(fn, seed: int = 0) -> CheckResult:
             expected = _gram(A)
             if not torch.allclose(costs.gram_matrix(A).double(), expected, rtol=RTOL):
                 raise RuntimeError(
-                    "nst_edu.checks: costs.gram_matrix disagrees with A Aᵀ; please report this bug."
+                    "nst_edu.teaching.checks: costs.gram_matrix disagrees with A Aᵀ; please report this bug."
                 )
             G_gram = _tensor(fn, _call(fn, A.clone()), "the Gram matrix")
             if tuple(G_gram.shape) != (n_C, n_C):
@@ -551,7 +551,7 @@ def check_rescaled_gram(fn, seed: int = 0) -> CheckResult:
             package = costs.gram_matrix(costs.unroll(a_S)).double() * (M_G / M_S)
             if not torch.allclose(package, expected, rtol=RTOL):
                 raise RuntimeError(
-                    "nst_edu.checks: costs.gram_matrix(costs.unroll(a_S)) · M_G/M_S disagrees "
+                    "nst_edu.teaching.checks: costs.gram_matrix(costs.unroll(a_S)) · M_G/M_S disagrees "
                     "with the formula; please report this bug."
                 )
             a_in = a_S.clone()
@@ -632,7 +632,7 @@ def check_total_cost(fn, seed: int = 0) -> CheckResult:
             )
             if not math.isclose(package, expected, rel_tol=RTOL):
                 raise RuntimeError(
-                    f"nst_edu.checks: costs.total_cost gives {package!r} but α J_content + "
+                    f"nst_edu.teaching.checks: costs.total_cost gives {package!r} but α J_content + "
                     f"β J_style = {expected!r}; please report this bug."
                 )
             out = _call(fn, J_content, J_style, alpha, beta)
@@ -709,7 +709,7 @@ def check_uniform_noise(fn, seed: int = 0) -> CheckResult:
     outside [0, 1], so that the clip matters; the function must leave PyTorch's global random state as it
     found it (no ``torch.manual_seed``) and give the same G0 when called again with the same seed.
     """
-    from . import noise
+    from ..core import noise
 
     def body() -> str:
         # C from its own stream: drawn from the noise's seed, C would equal N and hide swapped weights.
@@ -728,7 +728,7 @@ def check_uniform_noise(fn, seed: int = 0) -> CheckResult:
             package = noise.initial_image(C, "uniform", ratio, noise_seed)
             if not torch.allclose(package.double(), expected, atol=1e-6):
                 raise RuntimeError(
-                    "nst_edu.checks: noise.initial_image(kind='uniform') disagrees with "
+                    "nst_edu.teaching.checks: noise.initial_image(kind='uniform') disagrees with "
                     "clip((1 − r) C + r N); please report this bug."
                 )
             C_in = C.clone()
@@ -818,7 +818,7 @@ def check_frame_changes(fn, seed: int = 0) -> CheckResult:
     """
     import numpy as np
 
-    from . import animation
+    from ..output import animation
 
     def body() -> str:
         rng = np.random.default_rng(seed)
@@ -832,7 +832,7 @@ def check_frame_changes(fn, seed: int = 0) -> CheckResult:
             package = animation.frame_changes(frames)
             if not np.allclose(package, expected, rtol=1e-9, atol=0):
                 raise RuntimeError(
-                    "nst_edu.checks: animation.frame_changes disagrees with mean |ΔF| / 255; "
+                    "nst_edu.teaching.checks: animation.frame_changes disagrees with mean |ΔF| / 255; "
                     "please report this bug."
                 )
             given = [(step, frame.copy()) for step, frame in frames]
@@ -913,8 +913,8 @@ def _tiny_problem(seed: int, optimizer: str = "adam", lr: float = 0.05):
     a style image S (1, 3, 20, 20) of another size (so the M_G / M_S rescaling matters), a start G0 with a
     third of its pixels exactly 0 or 1 (so the first step pushes some out of [0, 1]) and the Config.
     """
-    from . import vgg
-    from .config import Config
+    from ..core import vgg
+    from ..core.config import Config
 
     gen = torch.Generator().manual_seed(seed)
     config = Config(
@@ -947,7 +947,7 @@ def _tiny_problem(seed: int, optimizer: str = "adam", lr: float = 0.05):
 
 
 def _make_loop_optimizer(kind: str, G: Tensor, config):
-    from .optim import BoxLBFGS
+    from ..core.optim import BoxLBFGS
 
     if kind == "adam":
         return torch.optim.Adam([G], lr=config.lr)
@@ -1068,7 +1068,7 @@ def _compare_loop(fn, got, expected, objective, G0: Tensor, kind: str, config, w
 
 
 def _expected_targets(model, C: Tensor, S: Tensor, config):
-    from .transfer import Objective
+    from ..core.transfer import Objective
 
     with torch.no_grad():
         objective = Objective(model, C, S, config)
@@ -1171,7 +1171,7 @@ def check_compute_targets(fn, seed: int = 0) -> CheckResult:
 
 def _two_steps(model, C: Tensor, G0: Tensor, a_C, grams_S, config) -> str:
     """Two Adam steps of ``run``'s loop with the learner's targets; say what went wrong, if anything."""
-    from .transfer import Objective
+    from ..core.transfer import Objective
 
     with torch.no_grad():
         objective = Objective(model, C, C, config)  # its own targets are replaced by the learner's
@@ -1192,7 +1192,7 @@ def _two_steps(model, C: Tensor, G0: Tensor, a_C, grams_S, config) -> str:
 
 
 def _check_loop_step(fn, kind: str, seed: int) -> None:
-    from .transfer import Objective
+    from ..core.transfer import Objective
 
     lr = 0.05 if kind == "adam" else 1.0
     config, make_model, C, S, G0 = _tiny_problem(seed, optimizer=kind, lr=lr)

@@ -6,8 +6,9 @@ the same ``(name, size, seed)`` always gives the same pixels, and each takes wel
 at 512 px. They are built to be obvious to a VGG: saturated colours and texture at 10-40 px on a
 256 px image, so a style transfer result is unmistakable.
 
-This module is not a general loader (``images.load_image`` is, and it accepts these names), and
-it does not download anything.
+This module only knows the names and paints the pixels (``sample_array``: NumPy, no torch); the
+loaders are ``images.load_image`` (which accepts these names) and ``images.load_sample``. It downloads
+nothing and imports nothing from the package, so that ``images`` can import it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import images
-
 __all__ = [
     "Sample",
     "SAMPLES",
@@ -27,7 +26,7 @@ __all__ = [
     "style_samples",
     "sample_names",
     "is_sample",
-    "load_sample",
+    "sample_array",
     "stained_glass",
     "swirls",
     "waves",
@@ -80,27 +79,20 @@ def is_sample(name) -> bool:
     return isinstance(name, str) and name in SAMPLES
 
 
-def load_sample(name: str, size: int | None = None, seed: int = 0):
-    """Load a sample as an RGB tensor.
+def sample_array(name: str, size: int | None = None, seed: int = 0) -> np.ndarray:
+    """The pixels of sample ``name``; ``images.load_sample`` checks the arguments and makes the tensor.
 
-    ``size`` is the longer side in pixels: photos keep their own size when it is ``None``, styles
-    are painted at ``size`` x ``size`` (``DEFAULT_STYLE_SIZE`` when ``None``). ``seed`` picks one
-    of the many paintings of a style; photos ignore it.
+    Photos come at their own size; styles are painted at ``size`` x ``size`` (``DEFAULT_STYLE_SIZE``
+    when ``None``) from ``seed``.
 
-    Shapes: -> (1, 3, H, W) float32 in [0, 1]
+    Shapes: -> (H, W, 3) uint8
     """
-    if not is_sample(name):
-        raise images.ImageError(
-            f"cannot load sample {name!r}: there is no sample of that name; "
-            f"use one of: {', '.join(sample_names())}"
-        )
     if SAMPLES[name].kind == "content":
         import skimage.data  # lazy: importing scikit-image takes a while
 
-        return images.load_image(getattr(skimage.data, name)(), size=size)
-    images._check_size(size)
+        return getattr(skimage.data, name)()
     painter = {"stained_glass": stained_glass, "swirls": swirls, "waves": waves}[name]
-    return images.load_image(painter(DEFAULT_STYLE_SIZE if size is None else int(size), seed))
+    return painter(DEFAULT_STYLE_SIZE if size is None else int(size), seed)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,9 +26,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
+from . import samples
+
 __all__ = [
     "ImageError",
     "load_image",
+    "load_sample",
     "from_pil",
     "to_pil",
     "to_numpy",
@@ -60,6 +63,25 @@ def _fail(what: str, problem: str, todo: str) -> ImageError:
 # ---------------------------------------------------------------------------------------------
 
 
+def load_sample(name: str, size: int | None = None, seed: int = 0) -> torch.Tensor:
+    """Load a bundled sample (``samples.sample_names()``) as an RGB tensor.
+
+    ``size`` is the longer side in pixels: photos keep their own size when it is ``None``, styles are
+    painted at ``size`` x ``size`` (``samples.DEFAULT_STYLE_SIZE`` when ``None``). ``seed`` picks one of
+    the many paintings of a style; photos ignore it.
+
+    Shapes: -> (1, 3, H, W) float32 in [0, 1]
+    """
+    if not samples.is_sample(name):
+        raise ImageError(
+            f"cannot load sample {name!r}: there is no sample of that name; "
+            f"use one of: {', '.join(samples.sample_names())}"
+        )
+    _check_size(size)
+    pixels = samples.sample_array(name, size=size, seed=seed)
+    return load_image(pixels, size=size if samples.SAMPLES[name].kind == "content" else None)
+
+
 def load_image(source, size: int | None = None) -> torch.Tensor:
     """Load any image-like ``source`` as an RGB tensor in [0, 1].
 
@@ -79,10 +101,8 @@ def load_image(source, size: int | None = None) -> torch.Tensor:
     if isinstance(source, str) and not source.strip():
         raise _fail("''", "the source is an empty string", "give a path, a URL or a sample name")
     if isinstance(source, str) and _looks_like_sample(source):
-        from . import samples  # lazy: samples.py imports this module
-
         if samples.is_sample(source):
-            return samples.load_sample(source, size=size)
+            return load_sample(source, size=size)
         raise _fail(
             repr(source),
             "there is no file and no sample image of that name",

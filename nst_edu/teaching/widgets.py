@@ -10,7 +10,7 @@ a too large size, a NaN cost) becomes a sentence in the lab's status line.
 
 What it is not: no optimization logic (``transfer.py``), no threads of its own (``lab_runner.py``), no costs.
 
-Use: ``from nst_edu.widgets import StyleLab; lab = StyleLab(); lab`` in a notebook, or drive it from Python:
+Use: ``from nst_edu.teaching.widgets import StyleLab; lab = StyleLab(); lab`` in a notebook, or drive it from Python:
 ``lab.preset.value = "gatys"; lab.beta.value = 1e-2; lab.run_button.click(); lab.wait(); lab.result``.
 """
 
@@ -27,9 +27,11 @@ from pathlib import Path
 import ipywidgets as widgets
 import PIL.Image
 
-from . import images, lab_runner, noise, plots, samples, vgg
-from .config import PRECISIONS, Config, preset
-from .transfer import History, NonFiniteCostError
+from ..core import images, noise, samples, vgg
+from ..core.config import PRECISIONS, Config, preset
+from ..core.transfer import History, NonFiniteCostError
+from ..output import plots
+from . import lab_runner
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = tuple(name for name in vgg.LAYER_NAMES if not name.startswith("pool"))
