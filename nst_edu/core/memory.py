@@ -1,14 +1,16 @@
 """What image sizes a run can take: the smallest VGG-19 allows and the largest that fits in memory.
 
-What it is: ``estimate_bytes(config, content_hw, style_hw)``, a model of the peak memory of ``transfer.run``
-built from the tensors it keeps (calibrated against measured peak RSS, see docs/robustness.md);
-``available_bytes(device)``; ``largest_size_that_fits``; and ``check_fits``, which ``transfer.run`` and the CLI
-call before any optimization: it raises ``TooSmallError`` when an image is too thin for the deepest layer and
-``TooLargeError`` when the run would not fit, each with a message that says which size would work.
-``calibration_table()`` re-measures the calibration table (each row a run in a fresh interpreter).
+What it is: ``check_fits``, which ``transfer.run`` and the CLI call before any optimization: it raises
+``TooSmallError`` when an image is too thin for the deepest layer and ``TooLargeError`` when the run would not
+fit, each with a message that says which size would work. Behind it: ``estimate_bytes(config, content_hw,
+style_hw)``, a model of the peak memory of ``transfer.run`` built from the tensors it keeps;
+``available_bytes(device)``; ``largest_size_that_fits`` and ``smallest_size_that_works``; and the shapes a run
+uses (``image_hw``, ``resized_hw``, ``shapes_at``, ``stage_shapes``), following ``images.resize``,
+``transfer.load_pair`` and the coarse stage of ``transfer.run``. Layer shapes and weights come from ``vgg``.
 
-What it is not: no allocation and no optimization; the estimate is a model (within −5 % … +20 % of the measured
-peaks on the CPU), and the check leaves a margin (``SAFETY``) for that.
+What it is not: no allocation, no optimization and no measurement. The estimate is a model; the check leaves a
+margin (``SAFETY``) for its error. ``benchmarks/calibrate_memory.py`` measures real runs against it (table:
+``benchmarks/results/memory_calibration.md``); K and FIXED below were fitted that way.
 
 The model, for G of n_H × n_W pixels and every VGG-19 layer up to the deepest one the config reads:
 
@@ -18,49 +20,54 @@ The model, for G of n_H × n_W pixels and every VGG-19 layer up to the deepest o
 - kept activations: what autograd keeps for the backward pass: each conv output (its ReLU runs in place),
   each pooling output and its int64 argmax indices, float32 copies of the layers the costs read;
   4 bytes an element (2 under bfloat16 autocast); the two largest gradients are alive at once in backward;
-- weights: float32 conv weights up to the deepest layer (+ the whole 80 MB VGG-19 kept by the loader's
-  cache on the CPU, + bfloat16 copies under autocast);
-- optimizer: Adam keeps 2 tensors of G's size (and on the CPU its first use imports torch._dynamo: 160 MiB),
-  L-BFGS 2·m (m = 20 pairs (s, y)) + 5;
+- weights: float32 conv weights up to the deepest layer (+ the whole VGG-19 kept by the loader's cache on
+  the CPU, + bfloat16 copies under autocast);
+- optimizer: Adam keeps 2 tensors of G's size and its gradient (+ ``ADAM_IMPORT`` on the CPU: its first use
+  imports torch._dynamo), L-BFGS 2·m pairs (s, y) + 5 (m = ``config.history_size``);
 - targets: the Gram matrices of S, a_C, and the style image's own no-grad forward pass (two activations alive
   at a time; S is larger than G when style_scale > 1);
-- K and FIXED are calibrated on the CPU against peak RSS (runtime buffers of the convolution library,
-  allocator slack); on CUDA, FIXED is replaced by a guess (CUDA_FIXED) that has not been measured.
+- images: C, G, G's start and the last good G at C's size, and S; frames: the uint8 frames the history keeps;
+- K and FIXED stand for what the tensors leave out (runtime buffers of the convolution library, allocator
+  slack), fitted on the CPU against peak RSS; on CUDA, FIXED is replaced by a guess (``CUDA_FIXED``).
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from . import vgg
+from . import images, vgg
 from .hardware import resolve_precision
 
 __all__ = [
     "TooLargeError",
     "TooSmallError",
     "SAFETY",
+    "image_hw",
     "resized_hw",
+    "shapes_at",
     "stage_shapes",
     "estimate_bytes",
+    "activation_bytes",
+    "weights_bytes",
+    "optimizer_bytes",
+    "targets_bytes",
     "available_bytes",
     "largest_size_that_fits",
     "smallest_size_that_works",
     "check_min_side",
     "check_fits",
+    "format_gib",
 ]
 
-K = 1.05  # calibrated (docs/robustness.md): a least-squares fit gave 1.02, rounded up
-FIXED = 64 * 2**20  # calibrated: the fit gave 48 MiB (oneDNN buffers, allocator slack), rounded up
-ADAM_IMPORT = (
-    160 * 2**20
-)  # CPU only: torch.optim.Adam imports torch._dynamo on first use (measured 150 MiB RSS)
-CUDA_FIXED = (
-    512 * 2**20
-)  # not calibrated (no GPU here): cuDNN workspace and kernels, a guess on the safe side
+K = 1.05  # fitted to measured peaks (benchmarks/calibrate_memory.py), rounded up
+FIXED = 64 * 2**20  # fitted like K: oneDNN buffers, allocator slack; rounded up
+# CPU only: torch.optim.Adam imports torch._dynamo on first use (its RSS, rounded up: docs/robustness.md).
+ADAM_IMPORT = 160 * 2**20
+CUDA_FIXED = 512 * 2**20  # not calibrated: cuDNN workspace and kernels, a guess on the safe side
 SAFETY = 0.9  # a run "fits" when its estimate is at most this fraction of the free memory
-LBFGS_HISTORY = 20  # BoxLBFGS's and Config's default history_size m
 
 
 class TooLargeError(ValueError):
@@ -74,17 +81,24 @@ class TooSmallError(ValueError):
 # --- shapes -------------------------------------------------------------------------------------------
 
 
-def _hw(shape) -> tuple[int, int]:
+def image_hw(shape) -> tuple[int, int]:
     """(H, W) from (H, W), (1, 3, H, W) or a torch.Size."""
     H, W = tuple(shape)[-2:]
     return int(H), int(W)
 
 
 def resized_hw(hw: Sequence[int], longer_side: int) -> tuple[int, int]:
-    """The (H, W) that ``images.resize(image, longer_side)`` gives an image of size ``hw`` (same rounding)."""
-    H, W = tuple(hw)[-2:]
-    scale = longer_side / max(H, W)
-    return max(1, round(H * scale)), max(1, round(W * scale))
+    """The (H, W) that ``images.resize(image, longer_side)`` gives an image of size ``hw``."""
+    return images.resized_hw(hw, longer_side)
+
+
+def shapes_at(config, size: int, content_hw, style_hw) -> tuple[tuple[int, int], tuple[int, int]]:
+    """C's and S's full-size (H, W) as ``transfer.load_pair`` makes them when the run's size is ``size``.
+
+    C's longer side is ``size``, S's ``max(1, round(size · style_scale))``; ``content_hw``/``style_hw`` give the
+    aspect ratios (the images as loaded, or any resized copy).
+    """
+    return resized_hw(content_hw, size), resized_hw(style_hw, max(1, round(size * config.style_scale)))
 
 
 def stage_shapes(config, content_hw, style_hw) -> list[tuple[float, tuple[int, int], tuple[int, int]]]:
@@ -93,25 +107,15 @@ def stage_shapes(config, content_hw, style_hw) -> list[tuple[float, tuple[int, i
     ``content_hw`` and ``style_hw`` are the full-size shapes (after ``load_pair``). A coarse stage gives each
     image a longer side of ``max(min_side, round(longer · coarse_scale))``.
     """
-    C_hw, S_hw = _hw(content_hw), _hw(style_hw)
+    C_hw, S_hw = image_hw(content_hw), image_hw(style_hw)
     out = []
     if config.coarse_steps:
-        m = vgg.min_side(config.layers)
-        out.append(
-            (
-                config.coarse_scale,
-                resized_hw(C_hw, max(m, round(max(C_hw) * config.coarse_scale))),
-                resized_hw(S_hw, max(m, round(max(S_hw) * config.coarse_scale))),
-            )
-        )
+        m, scale = vgg.min_side(config.layers), config.coarse_scale
+        coarse = [resized_hw(hw, max(m, round(max(hw) * scale))) for hw in (C_hw, S_hw)]
+        out.append((scale, *coarse))
     if config.steps:
         out.append((1.0, C_hw, S_hw))
     return out
-
-
-def _shapes_at(config, size: int, content_hw, style_hw) -> tuple[tuple[int, int], tuple[int, int]]:
-    """C's and S's full-size (H, W) when the run's size is ``size`` (the aspect ratios of the given shapes)."""
-    return resized_hw(content_hw, size), resized_hw(style_hw, max(1, round(size * config.style_scale)))
 
 
 # --- the smallest size --------------------------------------------------------------------------------
@@ -134,7 +138,7 @@ def smallest_size_that_works(config, content_hw, style_hw, limit: int = 65536) -
     """
 
     def works(size):
-        return _too_thin(config, *_shapes_at(config, size, content_hw, style_hw)) is None
+        return _too_thin(config, *shapes_at(config, size, content_hw, style_hw)) is None
 
     if not works(limit):
         return None
@@ -149,7 +153,7 @@ def smallest_size_that_works(config, content_hw, style_hw, limit: int = 65536) -
 
 def _conservative(hw):
     """An aspect ratio no wider than the true one of an image that was rounded to ``hw`` (shorter side − ½)."""
-    H, W = _hw(hw)
+    H, W = image_hw(hw)
     return (H - 0.5, W) if H < W else (H, W - 0.5) if W < H else (H, W)
 
 
@@ -193,27 +197,13 @@ def check_min_side(
 # --- the estimate -------------------------------------------------------------------------------------
 
 
-def _layer_shapes(layers, hw) -> list[tuple[str, int, int, int]]:
-    """(name, n_C, n_H, n_W) of every VGG-19 layer up to the deepest of ``layers``, for an image of size hw."""
-    deepest = max(vgg.LAYER_INDEX[name] for name in layers)
-    H, W = _hw(hw)
-    n_C, out = 3, []
-    for name in vgg.LAYER_NAMES[: deepest + 1]:
-        if name.startswith("pool"):
-            H, W = H // 2, W // 2  # kernel 2, stride 2, floor
-        else:
-            n_C = vgg.n_channels(name)
-        out.append((name, n_C, H, W))
-    return out
-
-
 def activation_bytes(config, hw, device: str = "cpu") -> int:
     """Bytes autograd keeps for one forward pass of G (size hw), plus the two largest gradients of backward."""
     elem = 2 if resolve_precision(config.precision, device) == "bfloat16" else 4
     wanted = set(config.layers)
     kept, largest = 0, 0
-    for name, n_C, n_H, n_W in _layer_shapes(config.layers, hw):
-        n = n_C * n_H * n_W
+    for name in vgg.layers_up_to(config.layers):
+        n = math.prod(vgg.layer_shape(name, hw))  # n_C · n_H · n_W
         if name.startswith("conv"):
             kept += n * elem  # its ReLU overwrites it in place …
         elif name.startswith("relu") and "conv" + name[4:] in wanted:
@@ -226,29 +216,28 @@ def activation_bytes(config, hw, device: str = "cpu") -> int:
     return kept + 2 * largest
 
 
+def _conv_bytes(layers: Iterable[str]) -> int:
+    """Float32 kernels and biases of the conv layers among ``layers``."""
+    return sum(
+        4 * (math.prod(vgg.conv_weight_shape(name)) + vgg.n_channels(name))
+        for name in layers
+        if name.startswith("conv")
+    )
+
+
 def weights_bytes(config, device: str = "cpu") -> int:
     """Float32 conv weights up to the deepest layer (+ the loader's cached full VGG-19 on the CPU)."""
-
-    def conv_bytes(names):
-        total, n_in = 0, 3
-        for name in names:
-            if name.startswith("conv"):
-                n_out = vgg.n_channels(name)
-                total += (n_out * n_in * 9 + n_out) * 4
-                n_in = n_out
-        return total
-
-    used = conv_bytes(name for name, *_ in _layer_shapes(config.layers, (1, 1)))
+    used = _conv_bytes(vgg.layers_up_to(config.layers))
     if resolve_precision(config.precision, device) == "bfloat16":
         used += used // 2  # autocast's bfloat16 copies of the weights
     if str(device).startswith("cpu") and config.weights != "random":
-        used += conv_bytes(vgg.LAYER_NAMES)  # load_caffe_state's lru_cache keeps all 16 layers
+        used += _conv_bytes(vgg.CONV_LAYERS)  # load_caffe_state's lru_cache keeps all 16 layers
     return used
 
 
 def optimizer_bytes(config, hw) -> int:
-    H, W = _hw(hw)
-    image = 3 * H * W * 4
+    """What the optimizer keeps, in tensors of G's size (3 · n_H · n_W float32 each)."""
+    image = 3 * math.prod(image_hw(hw)) * 4
     if config.optimizer == "adam":
         return 3 * image  # exp_avg, exp_avg_sq, grad
     return (2 * config.history_size + 5) * image  # m pairs (s, y), prev_x, prev_g, grad, q, d
@@ -256,13 +245,9 @@ def optimizer_bytes(config, hw) -> int:
 
 def targets_bytes(config, content_hw, style_hw) -> int:
     """a_C, the Gram matrices of S, and the no-grad forward pass of S (two activations alive at a time)."""
-    grams = sum(vgg.n_channels(name) ** 2 * 4 for name, _ in config.style_layers)
-    a_C = next(
-        n_C * n_H * n_W * 4
-        for name, n_C, n_H, n_W in _layer_shapes(config.layers, content_hw)
-        if name == config.content_layer
-    )
-    s_pass = 2 * max(n_C * n_H * n_W * 4 for _, n_C, n_H, n_W in _layer_shapes(config.layers, style_hw))
+    grams = sum(vgg.n_channels(name) ** 2 * 4 for name, _ in config.style_layers)  # (n_C, n_C) each
+    a_C = math.prod(vgg.layer_shape(config.content_layer, content_hw)) * 4
+    s_pass = 2 * max(math.prod(vgg.layer_shape(n, style_hw)) * 4 for n in vgg.layers_up_to(config.layers))
     return grams + a_C + s_pass
 
 
@@ -271,11 +256,11 @@ def estimate_bytes(config, content_hw, style_hw, device: str = "cpu") -> int:
 
     ``content_hw`` / ``style_hw``: the full-size (H, W) of C and S (e.g. ``C.shape``); the peak is at full size.
     """
-    C_hw, S_hw = _hw(content_hw), _hw(style_hw)
-    H, W = C_hw
-    images_bytes = 4 * 3 * 4 * (H * W) + 3 * 4 * S_hw[0] * S_hw[1]  # C, G, G0, last good; S
+    C_hw, S_hw = image_hw(content_hw), image_hw(style_hw)
+    pixels = math.prod(C_hw)
+    images_bytes = 4 * 3 * 4 * pixels + 3 * 4 * math.prod(S_hw)  # C, G, G0, last good; S
     n_frames = 2 + (config.total_steps // config.frame_every if config.frame_every else 0)
-    frames = n_frames * 3 * H * W  # uint8
+    frames = n_frames * 3 * pixels  # uint8
     tensors = (
         K * (activation_bytes(config, C_hw, device) + targets_bytes(config, C_hw, S_hw))
         + optimizer_bytes(config, C_hw)
@@ -343,6 +328,11 @@ def available_bytes(device="cpu") -> int | None:
     return None
 
 
+def format_gib(n: float) -> str:
+    """Bytes for a message: "1.25 GiB" from 1 GiB on, "600 MiB" below."""
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
 # --- the largest size ---------------------------------------------------------------------------------
 
 
@@ -362,7 +352,7 @@ def largest_size_that_fits(
     budget = SAFETY * available
 
     def fits(size):
-        C_hw, S_hw = _shapes_at(config, size, content_hw, style_hw)
+        C_hw, S_hw = shapes_at(config, size, content_hw, style_hw)
         return estimate_bytes(config.replace(size=size), C_hw, S_hw, str(device)) <= budget
 
     lo = vgg.min_side(config.layers)
@@ -375,10 +365,6 @@ def largest_size_that_fits(
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return lo
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def check_fits(
@@ -398,7 +384,7 @@ def check_fits(
     ``source_shapes``: optionally the shapes of the images before resizing (exact aspect ratios for the
     suggested sizes).
     """
-    C_hw, S_hw = _hw(content_shape), _hw(style_shape)
+    C_hw, S_hw = image_hw(content_shape), image_hw(style_shape)
     check_min_side(config, C_hw, S_hw, names, source_shapes)
     need = estimate_bytes(config, C_hw, S_hw, str(device))
     if available is None:
@@ -414,85 +400,7 @@ def check_fits(
             f"or --size auto)"
         )
     raise TooLargeError(
-        f"a run at size {config.size} ({C_hw[0]}x{C_hw[1]} pixels) needs about {_gib(need)} of memory but "
-        f"only {_gib(available)} is free on {device}; {todo}"
+        f"a run at size {config.size} ({C_hw[0]}x{C_hw[1]} pixels) needs about {format_gib(need)} of memory "
+        f"but only {format_gib(available)} is free on {device}; {todo}"
         + ("" if config.optimizer == "adam" else ", or optimizer='adam', which keeps no L-BFGS history")
     )
-
-
-# --- calibration --------------------------------------------------------------------------------------
-
-_MEASURE = r"""
-import json, resource, sys
-import torch
-import nst_edu
-from nst_edu.core import transfer
-
-
-def status(field):
-    # /proc/self/status belongs to this process's own memory map. ru_maxrss does not: Linux carries the
-    # parent's peak across fork and exec, so a child of a large process (pytest) would report the parent's peak.
-    try:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field))
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-cfg = nst_edu.Config.from_dict(json.loads(sys.argv[1]))
-C, S = transfer.load_pair(sys.argv[2], sys.argv[3], cfg)
-try:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset the peak (VmHWM) to the current RSS (Linux >= 4.0)
-except OSError:
-    pass
-base = status("VmRSS:")
-transfer.run(C, S, cfg, progress=False)
-peak = status("VmHWM:")
-print(json.dumps({"base": base, "peak": peak, "C": list(C.shape[-2:]), "S": list(S.shape[-2:])}))
-"""
-
-
-def measure_bytes(config, content="chelsea", style="swirls") -> dict:
-    """Run ``config`` on the CPU in a fresh interpreter; its peak RSS minus the RSS before the run (bytes).
-
-    The peak is read from /proc/self/status (VmHWM, reset just before the run), falling back to
-    ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` elsewhere.
-    """
-    import json
-    import subprocess
-    import sys
-
-    cfg = config.replace(device="cpu")
-    out = subprocess.run(
-        [sys.executable, "-c", _MEASURE, json.dumps(cfg.to_dict()), str(content), str(style)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    data = json.loads(out.stdout.strip().splitlines()[-1])
-    data["measured"] = data["peak"] - data["base"]
-    data["estimated"] = estimate_bytes(cfg, data["C"], data["S"], "cpu")
-    return data
-
-
-def calibration_table(sizes=(128, 256, 384, 512), presets=("fast", "gatys", "course")) -> str:
-    """Markdown table of measured vs estimated peak memory (each row: one subprocess run that fills the L-BFGS
-    history: history_size + 2 steps)."""
-    from .config import preset
-
-    lines = [
-        "| preset | precision | optimizer | size | C (H×W) | measured | estimated | estimated / measured |",
-        "|---|---|---|---|---|---|---|---|",
-    ]  # measured: peak RSS − RSS before the run
-    for name in presets:
-        for size in sizes:
-            cfg = preset(name, size=size, coarse_steps=0, frame_every=10)
-            cfg = cfg.replace(steps=cfg.history_size + 2)
-            d = measure_bytes(cfg)
-            lines.append(
-                f"| {name} | {cfg.precision} | {cfg.optimizer} | {size} | {d['C'][0]}×{d['C'][1]} | "
-                f"{d['measured'] / 2**20:.0f} MiB | {d['estimated'] / 2**20:.0f} MiB | "
-                f"{d['estimated'] / max(1, d['measured']):.2f} |"
-            )
-    return "\n".join(lines)

@@ -75,6 +75,33 @@ def min_side(layers: Iterable[str]) -> int:
     return max(downsampling(layer) for layer in layers)
 
 
+def layers_up_to(layers: Iterable[str]) -> tuple[str, ...]:
+    """Every layer the network runs, in forward order, to reach the deepest of ``layers``."""
+    return LAYER_NAMES[: max(LAYER_INDEX[layer] for layer in check_layers(layers)) + 1]
+
+
+def layer_shape(layer: str, hw) -> tuple[int, int, int]:
+    """(n_C, n_H, n_W) of a layer's activation for an image of H × W pixels.
+
+    Each 2×2 pooling of stride 2 floors a half, so n_H = H // downsampling(layer).
+
+    Shapes: hw = (H, W) or (1, 3, H, W) -> (n_C, n_H, n_W)
+    """
+    H, W = (int(s) for s in tuple(hw)[-2:])
+    d = downsampling(layer)
+    return n_channels(layer), H // d, W // d
+
+
+def conv_weight_shape(layer: str) -> tuple[int, int, int, int]:
+    """(n_C out, n_C in, 3, 3): the kernel of a conv layer, as ``VGG19Features`` builds it (bias: n_C out)."""
+    check_layers([layer])
+    if not layer.startswith("conv"):
+        raise ValueError(f"{layer} has no weights; only conv1_1 … conv5_4 do")
+    i = LAYER_INDEX[layer]
+    n_in = n_channels(LAYER_NAMES[i - 1]) if i else 3  # the previous layer's channels, or RGB
+    return n_channels(layer), n_in, 3, 3
+
+
 def check_layers(layers: Iterable[str]) -> list[str]:
     """Return ``layers`` as a list, or raise ValueError naming the unknown layer and the valid names."""
     layers = list(layers)
