@@ -522,10 +522,46 @@ def test_unknown_sample_name_lists_samples():
         load_image("kitten")
 
 
-@pytest.mark.parametrize("source", [42, None, [1, 2, 3], b"\x89PNG"])
+@pytest.mark.parametrize("source", [42, None, [1, 2, 3], {"content": b""}])
 def test_unsupported_source_type(source):
     with pytest.raises(ImageError, match=type(source).__name__):
         load_image(source)
+
+
+@pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview])
+def test_encoded_bytes_are_decoded_like_the_file(tmp_path, wrap):
+    data = png_bytes()
+    path = tmp_path / "same.png"
+    path.write_bytes(data)
+    x = load_image(wrap(data))  # e.g. the content of an ipywidgets FileUpload value
+    check_image(x, (32, 32))
+    assert torch.equal(x, load_image(path))
+    check_image(load_image(wrap(data), size=16), (16, 16))
+
+
+def _one_sentence(message: str) -> bool:
+    return "\n" not in message and ". " not in message and "0x" not in message
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"this is text, not a PNG" * 10, r"^cannot read the 230 bytes given: the data is not an image.*PNG"),
+        (png_bytes()[:60], r"^cannot read the 60 bytes given: the data is damaged or truncated"),
+        (b"\x89PNG", r"^cannot read the 4 bytes given: the data is (not an image|damaged or truncated)"),
+    ],
+)
+def test_bad_bytes_give_one_sentence(data, words):
+    with pytest.raises(ImageError, match=words) as err:
+        load_image(memoryview(data))
+    assert _one_sentence(str(err.value)), str(err.value)
+
+
+@pytest.mark.parametrize("empty", [b"", bytearray(), memoryview(b"")])
+def test_empty_bytes(empty):
+    with pytest.raises(ImageError, match=r"^cannot read the 0 bytes given: the data is empty; give") as err:
+        load_image(empty)
+    assert _one_sentence(str(err.value))
 
 
 def test_empty_string():

@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 
 import nst_edu
-from nst_edu.core import images, transfer
-from nst_edu.core.config import OPTIMIZERS, PRECISIONS, PRESETS
+from nst_edu.core import images, masks, samples, transfer
+from nst_edu.core.config import COLOURS, OPTIMIZERS, PRECISIONS, PRESETS, check_styles
 from nst_edu.teaching import lab_runner
 from nst_edu.teaching.widgets import (
     CONTROL_FIELDS,
@@ -26,6 +26,7 @@ from nst_edu.teaching.widgets import (
     DEFAULT_PRESET,
     LAB_PRESETS,
     MAX_SIZE,
+    NO_STYLE,
     STYLE_LAYERS,
     StyleLab,
 )
@@ -172,16 +173,189 @@ def test_reset_restores_the_defaults():
     lab.beta.value, lab.steps.value, lab.optimizer.value = 1.0, 7, "adam"
     lab.style_layer_on["relu1_1"].value = False
     lab.content.value, lab.style.value, lab.out_dir.value = "coffee", "waves", "/tmp/elsewhere"
+    lab.style2.value, lab.style_blend.value, lab.mask.value, lab.colour.value = (
+        "swirls",
+        0.9,
+        "split",
+        "histogram",
+    )
     assert lab.config() != DEFAULT_CONFIG
     lab.reset_button.click()
     assert lab.config() == DEFAULT_CONFIG and lab.preset.value == DEFAULT_PRESET
     assert (lab.content.value, lab.style.value, lab.out_dir.value) == ("chelsea", "swirls", "nst-lab-out")
+    assert (lab.style2.value, lab.style_blend.value, lab.mask.value) == (NO_STYLE, 0.5, "")
+    assert lab.mask.disabled and lab.run_arguments().masks is None
     assert "reset" in lab.status
 
 
 def test_lab_displays_as_a_widget():
     bundle = StyleLab()._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+# ---------------------------------------------------------------------------------------------- colours, styles
+
+
+def _exec_run_call(code: str, monkeypatch) -> dict:
+    """Execute "show as code" with ``nst_edu.run`` recording its arguments instead of running."""
+    calls = []
+    monkeypatch.setattr(nst_edu, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102 - the point: the shown code is runnable as is
+    [(args, kwargs)] = calls
+    content, style, config = args
+    return {"content": content, "style": style, "config": config, "masks": kwargs.get("masks"), **kwargs}
+
+
+def test_colour_dropdown_sets_config_colour():
+    lab = StyleLab()
+    assert [value for _, value in lab.colour.options] == list(COLOURS)
+    assert lab.colour.value == "style" and not lab.colour.disabled  # with one style too
+    for colour in COLOURS:
+        lab.colour.value = colour
+        assert lab.config() == DEFAULT_CONFIG.replace(colour=colour)
+        assert (f"    colour={colour!r},\n" in lab.code) == (
+            colour != "style"
+        )  # the preset's is not repeated
+
+
+def test_share_mix_and_regions_are_switched_off_without_a_second_style():
+    lab = StyleLab()
+    assert lab.style2.value == NO_STYLE
+    assert [value for _, value in lab.style2.options] == [NO_STYLE, *samples.style_samples()]
+    assert (
+        lab.mask.disabled and lab.style_blend.disabled and lab.style_mix.disabled and lab.scale_split.disabled
+    )
+    # Values set on switched-off controls do not reach the run.
+    lab.mask.value, lab.style_blend.value, lab.style_mix.value = "split", 0.9, "scale"
+    args = lab.run_arguments()
+    assert (args.style, args.masks, args.config) == ("swirls", None, DEFAULT_CONFIG)
+    assert "masks" not in lab.code and "style_weights" not in lab.code
+    lab.style2.value = "waves"
+    assert not (lab.mask.disabled or lab.style_blend.disabled or lab.style_mix.disabled)
+    assert not lab.scale_split.disabled  # the mix is "scale"
+    lab.style_mix.value = "sum"
+    assert lab.scale_split.disabled  # the split layer matters for "scale" only
+    lab.style2.value = NO_STYLE
+    assert lab.mask.disabled and lab.run_arguments().masks is None and lab.config() == DEFAULT_CONFIG
+
+
+def test_second_style_blend_mix_and_regions_build_the_run_arguments():
+    lab = StyleLab()
+    lab.style2.value, lab.style_blend.value = "waves", 0.3
+    args = lab.run_arguments()
+    assert args.style == ["swirls", "waves"] and args.names == ("chelsea", "swirls", "waves")
+    assert args.config == DEFAULT_CONFIG.replace(style_weights=(0.7, 0.3)) and args.masks is None
+    lab.style_mix.value, lab.scale_split.value = "scale", "relu4_1"
+    assert lab.config() == DEFAULT_CONFIG.replace(
+        style_weights=(0.7, 0.3), style_mix="scale", scale_split="relu4_1"
+    )
+    lab.style_mix.value = "blend"
+    assert lab.config().style_mix == "blend" and lab.config().scale_split == DEFAULT_CONFIG.scale_split
+    lab.style_mix.value = "sum"
+    hw = tuple(images.load_image("chelsea", size=DEFAULT_CONFIG.size).shape[-2:])  # C as run() loads it
+    for choice, want in (("split", masks.split_mask(hw)), ("ellipse", masks.shape_mask(hw, "ellipse"))):
+        lab.mask.value = choice
+        args = lab.run_arguments()
+        assert args.hw == hw == (106, 160)
+        assert len(args.masks) == 2 and all(torch.equal(m, w) for m, w in zip(args.masks, want))
+    lab.size.value = 64  # the masks follow the size of the run
+    assert lab.run_arguments().masks[0].shape == images.load_image("chelsea", size=64).shape[-2:]
+
+
+def test_regions_with_a_mix_other_than_sum_are_refused_with_the_runs_sentence():
+    lab = StyleLab()
+    lab.style2.value, lab.mask.value = "waves", "split"
+    lab.style_mix.value = "blend"
+    with pytest.raises(ValueError) as refused:
+        check_styles(lab.config(), 2, 2)  # what transfer.run would say
+    sentence = str(refused.value)
+    assert "needs style_mix 'sum'" in sentence
+    assert lab.status == f"These settings cannot run: {sentence}."
+    assert lab.code == f"# the controls do not describe a valid run yet: {sentence}"
+    lab.run_button.click()
+    assert lab.wait(1) and lab.result is None and not lab.running
+    assert lab.status == f"Cannot run: {sentence}."
+    lab.style_mix.value = "sum"
+    assert "go together now" in lab.status and lab.code.startswith("import nst_edu")
+
+
+@pytest.mark.parametrize(
+    "preset, style2, w, mix, mask, colour",
+    [
+        ("fast", NO_STYLE, 0.5, "sum", "", "luminance"),
+        ("fast", "waves", 0.3, "sum", "split", "histogram"),
+        ("gatys", "stained_glass", 0.75, "sum", "ellipse", "keep-colours"),
+        ("fast", "waves", 0.2, "scale", "", "style"),
+        ("course", "waves", 0.65, "blend", "", "luminance"),
+    ],
+)
+def test_show_as_code_builds_the_same_arguments(monkeypatch, preset, style2, w, mix, mask, colour):
+    lab = StyleLab()
+    lab.preset.value = preset
+    lab.style2.value, lab.style_blend.value, lab.style_mix.value = style2, w, mix
+    lab.mask.value, lab.colour.value = mask, colour
+    want = lab.run_arguments()
+    got = _exec_run_call(lab.code, monkeypatch)
+    assert got["config"] == want.config
+    assert want.config.colour == colour
+    assert want.config.style_weights == (() if style2 == NO_STYLE else (round(1 - w, 6), w))
+    assert (got["content"], got["style"]) == (want.content, want.style)
+    assert got["style"] == (["swirls", style2] if style2 else "swirls")
+    if mask:
+        assert len(got["masks"]) == 2 and all(torch.equal(a, b) for a, b in zip(got["masks"], want.masks))
+        assert f"masks.{lab_runner.MASK_CHOICES[mask].function.__name__}((106, 160)" in lab.code
+    else:
+        assert got["masks"] is None and want.masks is None
+    assert got["progress"] is False
+
+
+def test_two_styles_with_regions_run_and_the_code_reproduces_them(tmp_path):
+    lab = fast(StyleLab(), steps=2)
+    lab.style2.value, lab.style_blend.value, lab.mask.value = "waves", 0.4, "split"
+    lab.colour.value = "luminance"
+    previews = []
+    original = lab._on_step
+
+    def spy(info):
+        original(info)
+        if info.step == 1:  # the preview is drawn at step 1 for sure (later ones are throttled)
+            previews.append(
+                (lab.preview.value, lab_runner.png_bytes(info.shown), lab_runner.png_bytes(info.image))
+            )
+
+    lab._on_step = spy
+    run(lab)
+    result = lab.result
+    assert result is not None and result.stopped is None, lab.status
+    assert result.config.style_weights == (0.6, 0.4) and result.config.colour == "luminance"
+    assert result.inputs["styles"] == ["swirls", "waves"] and len(result.inputs["masks"]) == 2
+    # During the run the preview shows G in the final colours (C's put back), not the grey G being optimized.
+    [(preview, shown, grey)] = previews
+    assert preview == shown != grey
+    namespace: dict = {}
+    exec(lab.code, namespace)  # noqa: S102
+    assert namespace["result"].config == result.config
+    assert torch.equal(namespace["result"].image, result.image)
+    lab.out_dir.value = str(tmp_path)
+    lab.save_png_button.click()
+    assert (tmp_path / "chelsea-swirls-waves-001.png").exists()
+
+
+def test_a_run_with_the_labs_defaults_still_works():
+    lab = (
+        StyleLab()
+    )  # every control as it starts (caffe weights, one style, the style's colours) but the size
+    lab.size.value, lab.steps.value = 64, 2
+    run(lab)
+    assert lab.result is not None and lab.result.stopped is None and lab.status.startswith("Done: 2 steps")
+    assert lab.result.config == DEFAULT_CONFIG.replace(size=64, steps=2)
+    assert lab.result.inputs == {"content": "chelsea", "styles": ["swirls"]}
+
+
+def test_unknown_second_style_is_refused():
+    with pytest.raises(ValueError, match="style2 must be one of the style samples .* for none"):
+        StyleLab(style2="mona_lisa")
 
 
 # ---------------------------------------------------------------------------------------------- a run
@@ -308,6 +482,33 @@ def test_background_run_refuses_a_second_start(monkeypatch):
         runner.start("chelsea", "swirls", DEFAULT_CONFIG)
     release.set()
     assert runner.wait(TIMEOUT) and runner.result == "done" and runner.error is None
+
+
+def test_lab_runner_holds_one_run_until_the_view_releases_it(monkeypatch):
+    release = threading.Event()
+    monkeypatch.setattr(transfer, "run", lambda *a, **k: release.wait(TIMEOUT) and "done")
+    errors: list = []
+    runner = lab_runner.LabRunner(on_view_error=errors.append)
+    with pytest.raises(RuntimeError, match="claim"):
+        runner.start("chelsea", "swirls", DEFAULT_CONFIG, ("chelsea", "swirls"), print, print)
+    given_up = runner.claim()
+    with pytest.raises(lab_runner.AlreadyRunningError, match="already going.*ignored"):
+        runner.claim()
+    runner.release(given_up)  # e.g. the controls were invalid: the lab is free, nothing was started
+    assert not runner.running and not runner.is_current(given_up)
+    run_id = runner.claim()
+
+    def broken_view(result, error):
+        raise ZeroDivisionError("the view broke")
+
+    runner.start("chelsea", "swirls", DEFAULT_CONFIG, ("photo.png", "art.jpg"), print, broken_view)
+    assert runner.running and runner.is_current(run_id) and runner.config == DEFAULT_CONFIG
+    runner.release(given_up)  # an old id does not free the lab
+    assert runner.running
+    release.set()
+    assert runner.wait(TIMEOUT)
+    assert runner.result == "done" and not runner.running  # released although on_done raised
+    assert [type(e) for e in errors] == [ZeroDivisionError]
 
 
 # ---------------------------------------------------------------------------------------------- errors

@@ -2,7 +2,8 @@
 
 Every image inside the package is a torch ``float32`` tensor of shape ``(1, 3, H, W)``, RGB in
 ``[0, 1]``. This module is the one door between that tensor and the outside world: sample names,
-files, URLs, PIL images, NumPy arrays and tensors come in through :func:`load_image`; PNG and
+files, the bytes of an encoded file (an upload), URLs, PIL images, NumPy arrays and tensors come in
+through :func:`load_image`; PNG and
 JPEG files go out through :func:`save_image`, written atomically.
 
 It is not the place for display (``plots.py``), for the starting image G0 (``noise.py``), for the
@@ -37,6 +38,7 @@ __all__ = [
     "to_numpy",
     "resize",
     "resize_to",
+    "resized_hw",
     "save_image",
 ]
 
@@ -86,9 +88,11 @@ def load_image(source, size: int | None = None) -> torch.Tensor:
     """Load any image-like ``source`` as an RGB tensor in [0, 1].
 
     ``source`` is one of: a sample name (``"chelsea"``, ``"stained_glass"``, see ``samples.py``),
-    a path (``str`` or ``pathlib.Path``), an ``http(s)://`` URL, a ``PIL.Image.Image``, a NumPy
-    array (``(H, W)``, ``(H, W, 1|3|4)``; uint8, uint16, bool or float in [0, 1]) or a tensor
-    (``(H, W)``, ``(3, H, W)``, ``(1, 3, H, W)``; float or bool in [0, 1], or uint8).
+    a path (``str`` or ``pathlib.Path``), an ``http(s)://`` URL, the bytes of an encoded image file
+    (``bytes``, ``bytearray`` or ``memoryview``, e.g. an ipywidgets ``FileUpload`` value's ``content``),
+    a ``PIL.Image.Image``, a NumPy array (``(H, W)``, ``(H, W, 1|3|4)``; uint8, uint16, bool or float
+    in [0, 1]) or a tensor (``(H, W)``, ``(3, H, W)``, ``(1, 3, H, W)``; float or bool in [0, 1], or
+    uint8).
 
     A string is a sample name only when no file of that name exists and it has no folder and no
     suffix. EXIF orientation is applied, multi-frame files give their first frame, transparency
@@ -116,6 +120,8 @@ def load_image(source, size: int | None = None) -> torch.Tensor:
         image = _from_numpy(source, "the NumPy array")
     elif isinstance(source, Image.Image):
         image = from_pil(source)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        image = _from_bytes(bytes(source))
     elif isinstance(source, str) and source.lower().startswith(("http://", "https://")):
         image = _decode(io.BytesIO(_download(source)), repr(source))
     elif isinstance(source, (str, os.PathLike)):
@@ -123,7 +129,7 @@ def load_image(source, size: int | None = None) -> torch.Tensor:
     else:
         raise ImageError(
             f"cannot read a {type(source).__name__}: load_image takes a sample name, a path, "
-            "an http(s) URL, a PIL image, a NumPy array or a torch tensor"
+            "an http(s) URL, the bytes of an image file, a PIL image, a NumPy array or a torch tensor"
         )
     return image if size is None else resize(image, size)
 
@@ -167,10 +173,18 @@ def resize(image: torch.Tensor, size: int) -> torch.Tensor:
     if size is None:
         raise ValueError("size must be a positive int (the longer side in pixels), got None")
     _check_size(size)
-    H, W = image.shape[-2:]
+    return resize_to(image, resized_hw(image.shape[-2:], size))
+
+
+def resized_hw(hw, size: int) -> tuple[int, int]:
+    """The (H', W') that ``resize`` gives an image of (H, W) = ``hw``: the longer side ``size``, the ratio kept.
+
+    ``hw`` may hold floats (``memory`` passes aspect ratios). Rounding can make a very thin side 0; one pixel is
+    the least an image can have.
+    """
+    H, W = tuple(hw)[-2:]
     scale = size / max(H, W)
-    # Rounding can make a very thin side 0; one pixel is the least an image can have.
-    return resize_to(image, (max(1, round(H * scale)), max(1, round(W * scale))))
+    return max(1, round(H * scale)), max(1, round(W * scale))
 
 
 def resize_to(image: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
@@ -267,6 +281,14 @@ def _load_file(path: Path, source) -> torch.Tensor:
         return _decode(fh, what)
 
 
+def _from_bytes(data: bytes) -> torch.Tensor:
+    """The bytes of an encoded image file (PNG, JPEG, …): the same checks and sentences as a file on disk."""
+    what, hint = f"the {len(data)} bytes given", "give a PNG, JPEG, WebP, GIF or TIFF file"
+    if not data:
+        raise _fail(what, "the data is empty", hint)
+    return _decode(io.BytesIO(data), what, noun="data", hint=hint)
+
+
 def _download(url: str) -> bytes:
     """The bytes at ``url``: at most ``URL_MAX_BYTES``, all of them within ``URL_DEADLINE_S`` seconds.
 
@@ -333,9 +355,17 @@ def _fetch(url: str, what: str, todo: str, cancelled: threading.Event) -> bytes:
     return data
 
 
-def _decode(fh, what: str) -> torch.Tensor:
-    """Open, fully decode and orient an image file; every decoder failure becomes an ImageError."""
-    hint = "give a PNG, JPEG, WebP, GIF or TIFF file, or a sample name such as 'chelsea'"
+def _decode(
+    fh,
+    what: str,
+    noun: str = "file",
+    hint: str = "give a PNG, JPEG, WebP, GIF or TIFF file, or a sample name such as 'chelsea'",
+) -> torch.Tensor:
+    """Open, fully decode and orient an image file; every decoder failure becomes an ImageError.
+
+    ``what`` names the source in the message, ``noun`` is what the problem is said of ("the file is not an
+    image"), ``hint`` says what to give instead.
+    """
     try:
         # PIL only warns between MAX_IMAGE_PIXELS and twice that; a warning is easy to miss in a
         # notebook, and the memory is spent either way, so both levels become one error.
@@ -347,11 +377,11 @@ def _decode(fh, what: str) -> torch.Tensor:
         todo = "resize it first, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
         raise _fail(what, _bomb_problem(err), todo) from err
     except Image.UnidentifiedImageError as err:
-        raise _fail(what, "the file is not an image (PIL could not identify it)", hint) from err
+        raise _fail(what, f"the {noun} is not an image (PIL could not identify it)", hint) from err
     except Exception as err:  # noqa: BLE001 - PIL's decoders raise many types on damaged data
         raise _fail(
             what,
-            f"the file is damaged or truncated (PIL: {type(err).__name__}: {err})",
+            f"the {noun} is damaged or truncated (PIL: {type(err).__name__}: {err})",
             "re-download or re-export the image",
         ) from err
     return _pil_to_tensor(img, what)

@@ -1,11 +1,15 @@
 """The widget lab's headless side: one ``transfer.run`` in a worker thread, with Stop, and the lab's helpers.
 
-What it is: ``BackgroundRun`` starts ``transfer.run(content, style, config, callback=…, stop=event,
-progress=False)`` in a daemon thread, refuses a second start while one is running, stops through a
-``threading.Event`` (the loop checks it before every step, so Stop takes effect within one step and keeps the
-partial result), catches every exception of the run and hands ``(result, error)`` to ``on_done``. ``Throttle``
-decides when a view is due for a redraw; ``code_for`` writes the Python that reproduces a run; ``png_bytes``
-encodes an image; ``save_result`` writes the result PNG and the GIF under fresh names.
+What it is: ``LabRunner`` is everything the lab knows about its runs, without a widget: one run at a time
+(claimed atomically, so two clicks cannot both start), which run is current, its frozen config, live history
+and result, the name its files are saved under, and the sentences that report how it ended. It drives a
+``BackgroundRun``, which starts ``transfer.run(content, style, config, callback=…, stop=event, progress=False)``
+in a daemon thread, refuses a second start while one is running, stops through a ``threading.Event`` (the loop
+checks it before every step, so Stop takes effect within one step and keeps the partial result), catches every
+exception of the run and hands ``(result, error)`` to ``on_done``. ``Throttle`` decides when a view is due for
+a redraw; ``LatestDrawer`` draws the newest state of a slow view in its own thread; ``RunArguments`` is what the
+lab passes to ``transfer.run`` (the styles, the config, the masks ``MASK_CHOICES`` make) and ``code_for`` the
+Python that reproduces it; ``png_bytes`` encodes an image; ``save_result`` writes the result PNG or GIF.
 
 What it is not: no widgets (``widgets.py`` builds the controls and shows what this reports) and no
 optimization (``transfer.run`` is the one loop; nothing here changes what it computes).
@@ -18,18 +22,23 @@ import io
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..core import images, transfer
-from ..core.config import PRESETS, Config
+from ..core import images, transfer, vgg
+from ..core import masks as regions
+from ..core.config import PRESETS, Config, check_styles
 from ..output import animation
 
 StepCallback = Callable[[transfer.StepInfo], None]
 DoneCallback = Callable[["transfer.Result | None", "BaseException | None"], None]
+# Errors whose message says it all; anything else also gets its traceback shown (the lab's "details" panel).
+EXPECTED_ERRORS = (ValueError, transfer.NonFiniteCostError, MemoryError, vgg.WeightsError)
 
 
 class AlreadyRunningError(RuntimeError):
@@ -67,8 +76,10 @@ class BackgroundRun:
         config: Config,
         on_step: StepCallback | None = None,
         on_done: DoneCallback | None = None,
+        masks: list | None = None,
     ) -> None:
-        """Start a run; ``AlreadyRunningError`` if one is going (the check and the start are atomic)."""
+        """Start a run of ``transfer.run(content, style, config, masks=masks)``; ``AlreadyRunningError`` if one is
+        going (the check and the start are atomic). ``style`` is one source or a list, one mask per style."""
         if not isinstance(config, Config):
             raise TypeError(f"config must be a nst_edu.Config, got {type(config).__name__}")
         with self._lock:
@@ -81,7 +92,7 @@ class BackgroundRun:
                 target=self._work,
                 name="nst-lab-run",
                 daemon=True,
-                args=(content, style, config, self._stop, on_step, on_done),
+                args=(content, style, config, masks, self._stop, on_step, on_done),
             )
             self._thread.start()
 
@@ -102,7 +113,7 @@ class BackgroundRun:
         thread.join(timeout)
         return not thread.is_alive()
 
-    def _work(self, content, style, config, stop, on_step, on_done) -> None:
+    def _work(self, content, style, config, masks, stop, on_step, on_done) -> None:
         def callback(info: transfer.StepInfo) -> None:
             if on_step is None:
                 return
@@ -114,7 +125,9 @@ class BackgroundRun:
 
         result = error = None
         try:
-            result = transfer.run(content, style, config, callback=callback, stop=stop, progress=False)
+            result = transfer.run(
+                content, style, config, callback=callback, stop=stop, progress=False, masks=masks
+            )
         except transfer.NonFiniteCostError as exc:
             result, error = exc.result, exc
         except Exception as exc:  # noqa: BLE001 - everything goes to the lab's status, nothing to the log
@@ -127,6 +140,171 @@ class BackgroundRun:
             except Exception as exc:  # noqa: BLE001
                 if self._on_view_error is not None:
                     self._on_view_error(exc)
+
+
+class LabRunner:
+    """The lab's runs, headless: one at a time, the current one's config, history and result, its saved files.
+
+    A run goes ``run_id = claim()`` (atomic; ``AlreadyRunningError`` with a sentence for the status line while
+    a run is going) → ``start(…)`` (a ``BackgroundRun``; ``release(run_id)`` if the view gives up before) → the
+    worker calls ``on_step`` / ``on_done`` → the view calls ``release(run_id)`` once it has shown the result (the
+    runner also does when ``on_done`` returns or raises). ``running`` is True from ``claim`` until then, so a
+    second Run is refused until the first result is on screen. A view drawing in another thread asks
+    ``is_current(run_id)`` (the last started run) before it covers a newer run's output.
+    """
+
+    def __init__(self, on_view_error: Callable[[BaseException], None] | None = None):
+        self._lock = threading.Lock()
+        self._run = BackgroundRun(on_view_error=on_view_error)
+        self._busy = False
+        self._claims = 0  # ids handed out by claim()
+        self._held = 0  # the claim that holds the lab (meaningful while _busy)
+        self._current = 0  # the last started run
+        self._history: transfer.History | None = None  # live, from the last step seen
+        self._step = 0
+        self._stem = "result"
+        self._save_name: tuple[str, str] | None = None  # (folder, name) of the current result's files
+
+    @property
+    def running(self) -> bool:
+        """True from ``claim`` until the view has shown the result (``release``)."""
+        with self._lock:
+            return self._busy
+
+    @property
+    def config(self) -> Config | None:
+        """The frozen config of the current / last run."""
+        return self._run.config
+
+    @property
+    def result(self) -> transfer.Result | None:
+        """The last run's result (``None`` during a run and after a run that failed)."""
+        return self._run.result
+
+    @property
+    def history(self) -> transfer.History | None:
+        """The live history during a run, the last result's afterwards."""
+        result = self._run.result
+        if result is not None:
+            return result.history
+        with self._lock:
+            return self._history
+
+    @property
+    def step(self) -> int:
+        """The last step the current / last run reported."""
+        with self._lock:
+            return self._step
+
+    def is_current(self, run_id: int) -> bool:
+        """True for the last started run (a claim that never started does not replace it)."""
+        with self._lock:
+            return run_id == self._current
+
+    def claim(self) -> int:
+        """Reserve the lab for a new run and return its id; ``AlreadyRunningError`` while one is going."""
+        with self._lock:
+            if self._busy:
+                total = self._run.config.total_steps if self._run.config is not None else 0
+                raise AlreadyRunningError(
+                    f"A run is already going (step {self._step}/{total}): press Stop first, or wait for it "
+                    f"to finish. This Run was ignored."
+                )
+            self._claims += 1
+            self._busy, self._held = True, self._claims
+            return self._held
+
+    def release(self, run_id: int) -> None:
+        """The view is done with run ``run_id``: the lab takes a new run (a newer claim is left alone)."""
+        with self._lock:
+            if run_id == self._held:
+                self._busy = False
+
+    def start(
+        self,
+        content,
+        style,
+        config: Config,
+        names: tuple[str, ...],
+        on_step: StepCallback,
+        on_done: DoneCallback,
+        masks: list | None = None,
+    ) -> None:
+        """Start the claimed run of ``config`` on ``content`` and ``style`` (one source or a list, with one mask
+        per style in ``masks``); ``names`` (of the content and the styles, for the saved files) make the file
+        stem ``content-style`` (``content-style-style2``). An exception here releases the claim.
+        """
+        with self._lock:
+            if not self._busy:
+                raise RuntimeError("claim() the run before starting it")
+            run_id = self._current = self._held
+            self._history, self._step = None, 0
+            self._stem, self._save_name = "-".join(Path(name).stem for name in names), None
+
+        def step(info: transfer.StepInfo) -> None:
+            with self._lock:
+                self._history, self._step = info.history, info.step
+            on_step(info)
+
+        def done(result, error) -> None:
+            try:
+                on_done(result, error)
+            finally:  # whatever the view did, the lab must be usable again
+                self.release(run_id)
+
+        try:
+            # The last run's worker may still be in its final lines (after the view released it): let it end.
+            self._run.wait(timeout=10)
+            self._run.start(content, style, config, on_step=step, on_done=done, masks=masks)
+        except BaseException:
+            self.release(run_id)
+            raise
+
+    def stop(self) -> bool:
+        """Ask the run to stop after its current step; ``False`` when nothing is running."""
+        return self._run.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Join the worker (which returns after ``on_done``); ``True`` when no run is going any more."""
+        return self._run.wait(timeout)
+
+    def save(self, what: str, folder: str) -> Path:
+        """Write the result's PNG or GIF (``what``) into ``folder``. Both files of one result share a fresh
+        name, ``content-style-NNN``; a new result, or another folder, gets the next free one."""
+        result = self._run.result
+        if result is None:
+            raise ValueError("there is no result to save yet; press Run first")
+        with self._lock:
+            if self._save_name is None or self._save_name[0] != folder:
+                out = Path(folder).expanduser()
+                name = free_stem(out, self._stem) if out.is_dir() else f"{self._stem}-001"
+                self._save_name = (folder, name)
+            name = self._save_name[1]
+        return save_result(result, folder, name, what)
+
+    def done_message(self, error: BaseException | None) -> tuple[str, str]:
+        """How the last run ended, as (sentence, level) for the status line; level is ok, warn or error."""
+        result, config, steps_done = self._run.result, self._run.config, self.step
+        if isinstance(error, transfer.NonFiniteCostError):
+            message = (
+                f"The run stopped: {error}. The last good image is kept; lower the learning rate or β "
+                f"and run again."
+            )
+            return message, "error"
+        if isinstance(error, MemoryError):
+            return f"Out of memory at {config.size} px; choose a smaller size.", "error"
+        if error is not None:
+            kind = "" if isinstance(error, ValueError) else f"{type(error).__name__}: "
+            return f"The run failed: {kind}{error}", "error"
+        # "≈": the last digits of J depend on the CPU (the lessons' sanitizer masks what follows it).
+        J = f" J ≈ {result.history.rows[-1]['total']:.3g}." if result.history.rows else ""
+        if result.stopped:
+            message = (
+                f"Stopped after step {steps_done} of {config.total_steps} in {result.seconds:.1f} s; "
+                f"the partial result is kept.{J}"
+            )
+            return message, "warn"
+        return f"Done: {config.total_steps} steps in {result.seconds:.1f} s.{J}", "ok"
 
 
 class Throttle:
@@ -229,35 +407,123 @@ def png_bytes(image) -> bytes:
     return buf.getvalue()
 
 
+class MaskChoice(NamedTuple):
+    """Two regions the lab draws itself, ``function(hw, **options)`` -> [region of style 1, region of style 2]."""
+
+    label: str  # what the lab's dropdown shows
+    function: Callable  # masks.split_mask or masks.shape_mask
+    options: dict
+    where: str  # which style paints where, a comment in "show as code": {0}, {1} are the styles' names
+
+    def make(self, hw: tuple[int, int]) -> list[torch.Tensor]:
+        """The two masks, (H, W) each, at ``hw``."""
+        return self.function(hw, **self.options)
+
+    def code(self, hw: tuple[int, int]) -> str:
+        """The call that makes them, e.g. ``masks.split_mask((106, 160))``."""
+        options = "".join(f", {name}={value!r}" for name, value in self.options.items())
+        return f"masks.{self.function.__name__}({hw!r}{options})"
+
+
+# The regions the lab offers with two styles (masks.py draws them; with "none" each style covers all of G).
+MASK_CHOICES: dict[str, MaskChoice] = {
+    "split": MaskChoice(
+        "sky / ground", regions.split_mask, {}, "{0} above the middle line (sky), {1} below (ground)"
+    ),
+    "ellipse": MaskChoice(
+        "ellipse / around",
+        regions.shape_mask,
+        {"shape": "ellipse"},
+        "{0} inside the ellipse, {1} around it",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RunArguments:
+    """What the lab passes to ``transfer.run(content, style, config, masks=masks)``, and how to write it as code.
+
+    ``style`` is one source, or a list of two; ``masks`` one (H, W) mask per style (``MASK_CHOICES[mask]`` drawn
+    at ``hw``, C's size at ``config.size``, as ``run`` loads it) or None. ``names``: the content's, then each
+    style's (a sample name or an uploaded file's name); ``notes``: comments for the code (an uploaded file).
+    """
+
+    content: object
+    style: object
+    config: Config
+    masks: list | None
+    names: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    mask: str = ""  # a MASK_CHOICES key, "" without masks
+    hw: tuple[int, int] | None = None
+
+    @classmethod
+    def build(cls, content, styles, config: Config, names, notes=(), mask: str = "") -> RunArguments:
+        """The arguments of a run of ``styles`` (one or two sources) with the regions ``mask`` ("": none).
+
+        Refuses (ValueError, the sentence ``transfer.run`` would say) styles, weights and masks that do not go
+        together, e.g. masks with ``style_mix`` other than "sum"."""
+        check_styles(config, len(styles), 2 if mask else None)
+        hw = made = None
+        if mask:
+            _, _, H, W = images.load_image(content, size=config.size).shape  # C as transfer.run loads it
+            hw = (int(H), int(W))
+            made = MASK_CHOICES[mask].make(hw)
+        style = styles[0] if len(styles) == 1 else list(styles)
+        return cls(content, style, config, made, tuple(names), tuple(n for n in notes if n), mask, hw)
+
+    def code(self, preset: str | None = None) -> str:
+        """``code_for`` of these arguments: Python that reproduces the run exactly."""
+        styles = list(self.names[1:])
+        mask_code = where = ""
+        if self.mask:
+            choice = MASK_CHOICES[self.mask]
+            mask_code = choice.code(self.hw)
+            where = f"the regions at C's size, {self.hw[0]}×{self.hw[1]} px: " + choice.where.format(
+                *map(repr, styles)
+            )
+        return code_for(
+            self.names[0],
+            styles[0] if len(styles) == 1 else styles,
+            self.config,
+            *self.notes,
+            preset=preset,
+            masks=mask_code,
+            masks_note=where,
+        )
+
+
 def code_for(
     content: str,
-    style: str,
+    style: str | list[str],
     config: Config,
-    content_note: str = "",
-    style_note: str = "",
+    *notes: str,
     preset: str | None = None,
+    masks: str = "",
+    masks_note: str = "",
 ) -> str:
-    """Python source that reproduces the run: the import, the config and the ``nst_edu.run`` call.
+    """Python source that reproduces the run: the imports, the config and the ``nst_edu.run`` call.
 
     With ``preset`` the config is written as ``nst_edu.preset(preset, …)`` with the fields that differ from
     that preset, else as ``Config(…)`` with the fields that differ from the defaults: either way it rebuilds
-    ``config`` exactly. ``content`` / ``style`` are written as string literals (a sample name or a file name);
-    a note becomes a comment on the line above the call (e.g. that an uploaded file has to be put beside the
-    notebook).
+    ``config`` exactly. ``content`` / ``style`` (a name, or a list of names for several styles) are written as
+    string literals (a sample name or a file name); each note becomes a comment above the call (e.g. that an
+    uploaded file has to be put beside the notebook). ``masks``, the code of a call of ``nst_edu.core.masks``
+    (e.g. ``masks.split_mask((106, 160))``), becomes ``regions = …`` (``masks_note`` the comment above it),
+    passed as ``masks=regions``.
     """
-    notes = [f"# {note}" for note in (content_note, style_note) if note]
+    comments = [f"# {note}" for note in notes if note]
     if preset is None:
         head, built = ["import nst_edu", "from nst_edu import Config"], config.to_code()
     else:
         head, built = ["import nst_edu"], preset_code(preset, config)
-    lines = [
-        *head,
-        "",
-        f"config = {built}",
-        *notes,
-        f"result = nst_edu.run({content!r}, {style!r}, config, progress=False)",
-        "",
-    ]
+    if masks:
+        head.append("from nst_edu.core import masks")
+        if masks_note:
+            comments.append(f"# {masks_note}")
+        comments.append(f"regions = {masks}")
+    call = f"nst_edu.run({content!r}, {style!r}, config{', masks=regions' if masks else ''}, progress=False)"
+    lines = [*head, "", f"config = {built}", *comments, f"result = {call}", ""]
     return "\n".join(lines)
 
 
