@@ -54,6 +54,7 @@ CONFIG_OPTIONS = (
     "size",
     "steps",
     "coarse_steps",
+    "coarse_size",
     "optimizer",
     "lr",
     "alpha",
@@ -71,6 +72,9 @@ CONFIG_OPTIONS = (
     "frame_every",
     "history_size",
     "precondition",
+    "colour",
+    "style_mix",
+    "scale_split",
 )
 
 
@@ -92,7 +96,8 @@ def _size(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .core.config import DEVICES, OPTIMIZERS, PRECISIONS, PRESETS
+    from .core.config import COLOURS, DEVICES, OPTIMIZERS, PRECISIONS, PRESETS, STYLE_MIXES
+    from .core.masks import SHAPES
     from .core.noise import KINDS
     from .core.vgg import POOLINGS, WEIGHT_SOURCES
 
@@ -105,7 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
         "130 interrupted with Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (result so far saved).",
     )
     p.add_argument("--content", help="content image: a path, an http(s) URL or a sample name")
-    p.add_argument("--style", help="style image: a path, an http(s) URL or a sample name")
+    p.add_argument(
+        "--style",
+        action="append",
+        help="style image: a path, an http(s) URL or a sample name; repeat it for several styles",
+    )
     p.add_argument(
         "--out", help="output folder for result.png, progress.gif, losses.png, history.csv, run.json"
     )
@@ -117,7 +126,24 @@ def build_parser() -> argparse.ArgumentParser:
         "reduced to the largest that fits in free memory",
     )
     p.add_argument("--steps", type=int, help="optimizer steps at full size")
-    p.add_argument("--coarse-steps", type=int, help="steps at half size before the full-size steps")
+    p.add_argument(
+        "--coarse-steps",
+        type=int,
+        help="steps at a coarse size (--coarse-size, else half size) before the full-size steps",
+    )
+    p.add_argument(
+        "--coarse-size",
+        type=int,
+        metavar="N",
+        help="longer side of the coarse stage in pixels (preset hires: 512); one not smaller than --size "
+        "means no coarse stage",
+    )
+    p.add_argument(
+        "--tile",
+        metavar="N|auto|off",
+        help="evaluate the cost tile by tile, exactly, so that memory follows a tile of N px, not the image: "
+        "auto (default) only when the image does not fit in free memory, off never, N always",
+    )
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--history-size", type=int, metavar="M", help="L-BFGS: pairs of past steps kept")
     p.add_argument(
@@ -142,6 +168,49 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="the style image's longer side is size × style-scale (default 1; S and C may differ "
         "in size and aspect ratio)",
+    )
+    p.add_argument(
+        "--style-weights",
+        metavar="W1,W2,…",
+        help="one weight w_s ≥ 0 per --style, e.g. 0.7,0.3 (default: equal)",
+    )
+    p.add_argument(
+        "--style-mix",
+        choices=STYLE_MIXES,
+        help="several styles: sum Σ w_s J_style(S_s) (default), blend (one target, the weighted mean of "
+        "their Gram matrices), or scale (two styles: the style layers before --scale-split from the "
+        "first, the others from the second)",
+    )
+    p.add_argument(
+        "--scale-split", metavar="LAYER", help="--style-mix scale: the first style layer of the second style"
+    )
+    p.add_argument(
+        "--colour",
+        "--color",
+        dest="colour",
+        choices=COLOURS,
+        help="style: the style's colours (default); luminance: transfer the luminance only and keep the "
+        "content's colours; histogram: recolour the style to the content's colours first; keep-colours: "
+        "the result's luminance with the content's colours",
+    )
+    p.add_argument(
+        "--mask",
+        action="append",
+        metavar="MASK:STYLE",
+        help="the region (white on black, any size) that STYLE paints; STYLE is one of the --style values "
+        "(or give the styles only here); one --mask per style",
+    )
+    p.add_argument(
+        "--mask-split",
+        type=float,
+        metavar="AT",
+        help="two styles, no mask files: the first paints above a line at AT of the height (the sky), "
+        "the second below (the ground), e.g. 0.45",
+    )
+    p.add_argument(
+        "--mask-shape",
+        choices=SHAPES,
+        help="two styles, no mask files: the first paints inside a centred shape, the second outside",
     )
     p.add_argument("--weights", choices=WEIGHT_SOURCES, help="VGG-19 weights (default: caffe, offline)")
     p.add_argument("--pooling", choices=POOLINGS)
@@ -190,7 +259,92 @@ def _changes(args) -> dict:
         del changes["size"]
     if args.style_layers is not None:
         changes["style_layers"] = parse_style_layers(args.style_layers)
+    if args.tile is not None:
+        changes["tile"] = parse_tile(args.tile)
+    if args.style_weights is not None:
+        changes["style_weights"] = parse_style_weights(args.style_weights)
     return changes
+
+
+def parse_tile(text: str) -> int:
+    """``--tile``: ``auto`` -> 0, ``off`` -> -1, a number of pixels N ≥ 1 -> N (``Config.tile``)."""
+    choices = {"auto": 0, "off": -1}
+    if text.strip().lower() in choices:
+        return choices[text.strip().lower()]
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UserError(f"--tile must be a tile side in pixels such as 512, auto or off, got {text!r}")
+    return value
+
+
+def parse_style_weights(text: str) -> tuple[float, ...]:
+    """``"0.7,0.3"`` -> (0.7, 0.3); the Config checks that they are ≥ 0 and not all 0."""
+    weights = []
+    for item in (part.strip() for part in text.split(",")):
+        try:
+            weights.append(float(item))
+        except ValueError:
+            raise UserError(
+                f"--style-weights: {item!r} is not a number; give one number per --style, e.g. 0.7,0.3"
+            ) from None
+    return tuple(weights)
+
+
+def _split_mask_spec(spec: str, styles: list[str] | None) -> tuple[str, str]:
+    """``MASK:STYLE`` -> (MASK, STYLE), at the ':' after which STYLE is one of ``styles`` (paths and URLs
+    may hold ':' themselves); without ``styles``, at the first ':' whose left part is an existing file."""
+    cuts = [i for i, ch in enumerate(spec) if ch == ":"]
+    for i in cuts:
+        mask, style = spec[:i], spec[i + 1 :]
+        if mask and style and (style in styles if styles else os.path.lexists(Path(mask).expanduser())):
+            return mask, style
+    if styles and cuts:
+        raise UserError(
+            f"--mask {spec}: the style after ':' is not one of the --style values ({', '.join(styles)}); "
+            f"write --mask MASK:STYLE with STYLE exactly as given to --style"
+        )
+    if cuts and spec[: cuts[0]] and spec[cuts[0] + 1 :]:
+        return spec[: cuts[0]], spec[cuts[0] + 1 :]  # the mask file is missing: load_mask will say so
+    raise UserError(f"--mask {spec} is not MASK:STYLE; write e.g. --mask sky.png:starry_night.jpg")
+
+
+def _styles_and_masks(args) -> tuple[list[str], list[str] | None]:
+    """The styles in order and, with --mask, each style's mask file (one per style), or one sentence why not."""
+    made = [flag for flag in ("mask_split", "mask_shape") if getattr(args, flag) is not None]
+    if args.mask and made:
+        raise UserError(f"--mask and --{made[0].replace('_', '-')} both set the regions; use one of them")
+    if len(made) == 2:
+        raise UserError("--mask-split and --mask-shape both set the regions; use one of them")
+    if not args.mask:
+        if made and len(args.style or []) != 2:
+            raise UserError(
+                f"--{made[0].replace('_', '-')} makes two regions, so it takes exactly two --style images, got "
+                f"{len(args.style or [])}"
+            )
+        if args.mask_split is not None and not 0 < args.mask_split < 1:
+            raise UserError(
+                f"--mask-split must be a fraction between 0 and 1 (where the line lies), got {args.mask_split:g}"
+            )
+        return list(args.style or []), None
+    pairs = [_split_mask_spec(spec, args.style) for spec in args.mask]
+    if not args.style:
+        return [style for _, style in pairs], [mask for mask, _ in pairs]
+    by_style: dict[str, str] = {}
+    for mask, style in pairs:
+        if style in by_style:
+            raise UserError(
+                f"--mask gives the style {style} two regions ({by_style[style]}, {mask}); give one"
+            )
+        by_style[style] = mask
+    missing = [style for style in args.style if style not in by_style]
+    if missing:
+        raise UserError(
+            f"--style {missing[0]} has no --mask; with masks, each style needs its region (--mask MASK:{missing[0]})"
+        )
+    return list(args.style), [by_style[style] for style in args.style]
 
 
 def config_from_args(args) -> Config:
@@ -204,7 +358,7 @@ def config_from_args(args) -> Config:
 
 def _as_flags(message: str) -> str:
     """A Config message in command-line words: "lr must be …" -> "--lr must be …"."""
-    for field in (*CONFIG_OPTIONS, "style_layers"):
+    for field in (*CONFIG_OPTIONS, "style_layers", "style_weights"):
         if message.startswith(field + " "):
             return "--" + field.replace("_", "-") + message[len(field) :]
     if message.startswith("style layer weight"):
@@ -331,9 +485,15 @@ def _resume_settings(args):
     except checkpoint.CheckpointError as exc:
         raise UserError(str(exc)) from None
     extra = saved.get("extra", {})
-    for flag in ("content", "style", "out"):
+    for flag in ("content", "out"):
         if getattr(args, flag) is None and extra.get(flag) is not None:
             setattr(args, flag, extra[flag])
+    if args.style is None and args.mask is None and (extra.get("styles") or extra.get("style")) is not None:
+        args.style = list(extra.get("styles") or [extra["style"]])
+        if extra.get("masks"):
+            args.mask = [f"{mask}:{style}" for mask, style in zip(extra["masks"], args.style)]
+        if args.mask_split is None and args.mask_shape is None:
+            args.mask_split, args.mask_shape = extra.get("mask_split"), extra.get("mask_shape")
     config = Config.from_dict(saved["config"])
     given = _changes(args)
     differ = sorted(k for k, v in given.items() if config.replace(**{k: v}) != config)
@@ -456,7 +616,8 @@ class _SafeCheckpoints:
 
 
 def _main(args, phase: dict) -> int:
-    from .core import checkpoint, images, memory, samples, transfer, vgg
+    from .core import checkpoint, images, masks, memory, samples, tiling, transfer, vgg
+    from .core.config import check_styles
     from .output import animation
 
     if args.list_samples:
@@ -468,29 +629,38 @@ def _main(args, phase: dict) -> int:
     resume = None
     if args.resume is not None:
         resume, config = _resume_settings(args)
-    missing = [flag for flag in ("content", "style", "out") if getattr(args, flag) is None]
+    styles, mask_files = _styles_and_masks(args)
+    given = {"content": args.content, "style": styles or None, "out": args.out}
+    missing = [flag for flag, value in given.items() if value is None]
     if missing:
         raise UserError(f"missing --{', --'.join(missing)}; see nst-edu --help")
     if resume is None:
         config = config_from_args(args)
+    made = args.mask_split is not None or args.mask_shape is not None  # regions nst-edu draws itself
+    try:  # weights, mix and masks that do not fit the styles: before any image is read
+        check_styles(config, len(styles), len(mask_files) if mask_files else (2 if made else None))
+    except ValueError as exc:
+        raise UserError(_as_flags(str(exc))) from None
     out = _check_out(args, config, resume is not None, phase)
     _check_device(config.device)
-    names = (f"the content image {args.content!r}", f"the style image {args.style!r}")
     try:
         device = transfer.resolve_device(config.device)
         # Loaded at their own size first: the exact aspect ratios make the sizes suggested in messages right.
-        C0, S0 = images.load_image(args.content), images.load_image(args.style)
+        C0, S0s = images.load_image(args.content), [images.load_image(style) for style in styles]
+        k = max(range(len(styles)), key=lambda i: S0s[i].shape[-2] * S0s[i].shape[-1])  # the largest style
+        S0 = S0s[k]
+        names = (f"the content image {args.content!r}", f"the style image {styles[k]!r}")
         if args.size != "auto":
             # Before any image is resized: a size far too large is refused here, not by the allocator.
             C_hw = memory.resized_hw(C0.shape, config.size)
             S_hw = memory.resized_hw(S0.shape, max(1, round(config.size * config.style_scale)))
-            memory.check_fits(config, C_hw, S_hw, device, names, source_shapes=(C0.shape, S0.shape))
+            tiling.check_fits(config, C_hw, S_hw, device, names, source_shapes=(C0.shape, S0.shape))
         if args.size == "auto":
             largest = memory.largest_size_that_fits(config, C0.shape, S0.shape, device)
             if largest is None:
                 raise UserError(
                     f"even the smallest size VGG-19 takes does not fit in the "
-                    f"{memory._gib(memory.available_bytes(device) or 0)} free on {device}; "
+                    f"{memory.format_gib(memory.available_bytes(device) or 0)} free on {device}; "
                     f"free some memory"
                 )
             config = config.replace(size=max(vgg.min_side(config.layers), min(max(C0.shape[-2:]), largest)))
@@ -499,15 +669,30 @@ def _main(args, phase: dict) -> int:
                 f"largest that fits in free memory {largest} px)."
             )
         # A sample is painted (or cut) at the requested size, not resized from its default size: load it by name.
-        C, S = transfer.load_pair(_source(args.content, C0), _source(args.style, S0), config)
-        memory.check_fits(config, C.shape, S.shape, device, names, source_shapes=(C0.shape, S0.shape))
+        C = images.load_image(_source(args.content, C0), size=config.size)
+        Ss = transfer.load_styles([_source(name, S) for name, S in zip(styles, S0s)], config)
+        S = Ss[k]
+        # Tiles (when the whole image does not fit, or --tile N) or a refusal naming a size that fits.
+        tile = tiling.check_fits(config, C.shape, S.shape, device, names, source_shapes=(C0.shape, S0.shape))
+        region_masks = None
+        if mask_files:
+            region_masks = [masks.load_mask(path, f"the mask {path!r}") for path in mask_files]
+        elif args.mask_split is not None:
+            region_masks = masks.split_mask(tuple(C.shape[-2:]), args.mask_split)
+        elif args.mask_shape is not None:
+            region_masks = masks.shape_mask(tuple(C.shape[-2:]), args.mask_shape)
+        if region_masks is not None:
+            transfer.check_regions(region_masks, C, config, [repr(path) for path in mask_files or []] or None)
         transfer.build_model(config, device)
     except (images.ImageError, vgg.WeightsError, ValueError) as exc:
         raise UserError(str(exc)) from None
-    prints = {"content": checkpoint.fingerprint(C), "style": checkpoint.fingerprint(S)}
+    prints = {"content": checkpoint.fingerprint(C), "style": checkpoint.fingerprint(Ss[0])}
+    prints.update({f"style {i + 1}": checkpoint.fingerprint(S_i) for i, S_i in enumerate(Ss) if i})
+    prints.update({f"mask {i + 1}": checkpoint.fingerprint(m) for i, m in enumerate(region_masks or [])})
     if resume is not None:
         recorded = resume.get("extra", {}).get("fingerprints", {})
         changed = [k for k, v in recorded.items() if prints.get(k) != v]
+        changed += [k for k in prints if recorded and k not in recorded]
         if changed:
             raise UserError(
                 f"the checkpoint in {args.resume} was made with another {' and '.join(changed)} image; "
@@ -519,15 +704,28 @@ def _main(args, phase: dict) -> int:
         # Absolute paths, so that --resume works from any folder; samples and URLs stay as they are.
         extra = {
             "content": _absolute(args.content),
-            "style": _absolute(args.style),
+            "style": _absolute(styles[0]),
+            "styles": [_absolute(style) for style in styles],
             "out": str(out.resolve()),
             "checkpoint_every": int(args.checkpoint_every),
             "fingerprints": prints,
         }
+        if mask_files:
+            extra["masks"] = [_absolute(path) for path in mask_files]
+        if made:
+            extra.update(
+                {"mask_split": args.mask_split}
+                if args.mask_split is not None
+                else {"mask_shape": args.mask_shape}
+            )
         writer = _SafeCheckpoints(checkpoint.Writer(out / CHECKPOINT_DIR, extra))
     done = int(resume["step"]) if resume is not None else 0
     _say(
-        f"{tuple(C.shape[-2:])} content, {tuple(S.shape[-2:])} style, preset {args.preset or 'fast'}, "
+        f"{tuple(C.shape[-2:])} content, "
+        + (f"{tuple(S.shape[-2:])} style" if len(Ss) == 1 else f"{len(Ss)} styles")
+        + (f" in {len(region_masks)} regions" if region_masks is not None else "")
+        + (f", colour {config.colour}" if config.colour != "style" else "")
+        + f", preset {args.preset or 'fast'}, "
         f"{config.total_steps} {config.optimizer} step{'' if config.total_steps == 1 else 's'} on {device} in "
         f"{transfer.resolve_precision(config.precision, device)}"
         + (
@@ -535,6 +733,7 @@ def _main(args, phase: dict) -> int:
             if config.precision == "auto"
             else ""
         )
+        + (f", cost in tiles of {tile} px" if tile else "")
         + (f", resuming after step {done}" if resume is not None else "")
     )
     t0 = time.perf_counter()
@@ -543,12 +742,13 @@ def _main(args, phase: dict) -> int:
         phase["phase"] = "run"  # from here a signal stops the run and its result is saved
         result = transfer.run(
             C,
-            S,
+            Ss if len(Ss) > 1 else Ss[0],
             config,
             progress=not args.quiet,
             checkpoint=writer,
             checkpoint_every=args.checkpoint_every or 0,
             resume=resume,
+            masks=region_masks,
         )
         phase["phase"] = "save"
     except transfer.NonFiniteCostError as exc:
@@ -561,6 +761,7 @@ def _main(args, phase: dict) -> int:
         if result is None:
             raise  # before the first step: nothing to save
         phase["phase"] = "save"  # a signal just after the run returned: its result is saved all the same
+    result.inputs = _inputs(args, styles, mask_files)  # run.json: where the images came from
     try:
         paths = result.save(out, force=True)
         if args.mp4:
@@ -596,6 +797,18 @@ def _main(args, phase: dict) -> int:
         _say(f"{_how(signum)} while saving; the outputs were finished first and are complete in {out}.")
         return EXIT_CODES.get(signum, EXIT_INTERRUPTED)
     return EXIT_FAILED if result.stopped == "non-finite" else 0
+
+
+def _inputs(args, styles: list[str], mask_files: list[str] | None) -> dict:
+    """run.json's record of the inputs: absolute paths (samples and URLs as given), and the regions."""
+    inputs = {"content": _absolute(args.content), "styles": [_absolute(style) for style in styles]}
+    if mask_files:
+        inputs["masks"] = [_absolute(path) for path in mask_files]
+    elif args.mask_split is not None:
+        inputs["masks"] = f"split at {args.mask_split:g} of the height: style 1 above, style 2 below"
+    elif args.mask_shape is not None:
+        inputs["masks"] = f"{args.mask_shape}: style 1 inside, style 2 outside"
+    return inputs
 
 
 def _check_resumed_image(where, resume: dict, config, C_shape, S_shape, memory) -> None:

@@ -1,6 +1,7 @@
 """The exercise checks of lessons 03 (total cost), 05 (content + uniform noise) and 06 (frame changes): each
 fails on plausible wrong answers, says "not attempted" for the stub, raises nothing for a learner's bug, and
-passes on the reference solution in notebooks/solutions/."""
+passes on the reference solution in notebooks/solutions/. Lesson 08's checks (luminance, guided Gram matrix) are
+tested in test_checks_colour.py; here, that lesson's reference solutions pass them and agree with the package."""
 
 import numpy as np
 import pytest
@@ -8,12 +9,14 @@ import torch
 from conftest import load_solution as _solution
 from conftest import stub
 
-from nst_edu.core import noise
+from nst_edu.core import colour, costs, masks, noise
 from nst_edu.teaching import checks
 
 L03 = _solution("lesson03_total_cost")
 L05 = _solution("lesson05_uniform_noise")
 L06 = _solution("lesson06_frame_changes")
+L08_LUMINANCE = _solution("lesson08_luminance")
+L08_GUIDED_GRAM = _solution("lesson08_guided_gram")
 
 
 # ---- wrong total costs a learner plausibly writes ---------------------------------------------------
@@ -289,4 +292,28 @@ def test_checks_print_the_same_message_every_run(capsys):
     ):
         first, second = check(fn).message, check(fn).message
         assert first == second
+    capsys.readouterr()
+
+
+# ---- lesson 08: the reference solutions ---------------------------------------------------------------------
+
+
+def test_lesson08_luminance_solution_passes_and_is_yiqs_y(capsys):
+    assert checks.check_luminance(L08_LUMINANCE.luminance)
+    x = torch.rand(1, 3, 6, 5, generator=torch.Generator().manual_seed(3))  # (1, 3, H, W)
+    Y = L08_LUMINANCE.luminance(x)
+    assert Y.shape == (1, 1, 6, 5)
+    torch.testing.assert_close(Y, colour.rgb_to_yiq(x)[:, :1])
+    capsys.readouterr()
+
+
+def test_lesson08_guided_gram_solution_passes_and_equals_the_package(capsys):
+    assert checks.check_guided_gram(L08_GUIDED_GRAM.guided_gram)
+    gen = torch.Generator().manual_seed(4)
+    a = torch.randn(1, 5, 4, 6, generator=gen, dtype=torch.float64, requires_grad=True)  # (1, n_C, n_H, n_W)
+    mask = torch.rand(16, 24, generator=gen, dtype=torch.float64)  # (H, W) = 4 × (n_H, n_W), soft
+    G = L08_GUIDED_GRAM.guided_gram(a, mask)  # (n_C, n_C)
+    package = costs.guided_gram(a, masks.to_layer(mask, (4, 6)).double())  # to_layer computes in float32
+    torch.testing.assert_close(G, package, rtol=1e-5, atol=1e-5)
+    assert torch.autograd.gradcheck(lambda t: L08_GUIDED_GRAM.guided_gram(t, mask), (a,))
     capsys.readouterr()

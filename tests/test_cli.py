@@ -18,7 +18,7 @@ from PIL import Image
 
 from nst_edu import cli
 from nst_edu.core import checkpoint, images, memory, transfer, vgg
-from nst_edu.core.config import Config
+from nst_edu.core.config import Config, preset
 from nst_edu.output import animation
 
 TINY = ["--size", "64", "--steps", "3", "--coarse-steps", "0", "--quiet"]
@@ -892,3 +892,41 @@ def test_resume_from_an_edited_checkpoint_names_the_field(
         "start the run again (nst-edu --checkpoint-every N writes <out>/checkpoint/)."
     ) or line.endswith("start the run again.")
     assert not (tmp_path / "o").exists()
+
+
+# --- large images: tiles and the coarse stage ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--tile", "big"], ["--tile must be a tile side in pixels such as 512, auto or off, got 'big'"]),
+        (["--tile", "0"], ["--tile must be a tile side in pixels", "got '0'"]),
+        (["--tile", "-1"], ["--tile must be a tile side in pixels", "got '-1'"]),
+        (["--coarse-size", "8"], ["--coarse-size must be 0 (size · coarse_scale) or at least 16 pixels"]),
+    ],
+)
+def test_bad_tile_and_coarse_size_flags_are_one_line(tmp_path, capsys, flags, words):
+    argv = ["--content", "chelsea", "--style", "swirls", "--out", tmp_path / "o", *TINY, *flags]
+    assert_one_line_error(*nst(capsys, *argv), *words)
+    assert not (tmp_path / "o").exists()
+
+
+def test_tile_and_preset_hires_flags_become_config_fields():
+    def config(*argv):
+        return cli.config_from_args(cli.build_parser().parse_args(list(argv)))
+
+    assert config("--tile", "auto").tile == 0 and config("--tile", "OFF").tile == -1
+    assert config("--tile", "384").tile == 384
+    assert config("--preset", "hires") == preset("hires")
+    assert config("--preset", "hires", "--coarse-size", "256", "--size", "2048").coarse_factor == 0.125
+
+
+def test_forced_tiles_run_and_are_reported(tmp_path, capsys):
+    code, _, err = nst(
+        capsys, "--content", "chelsea", "--style", "swirls", "--out", tmp_path, *TINY, "--tile", "32"
+    )
+    assert code == 0, err
+    assert "cost in tiles of 32 px" in err
+    meta = json.loads((tmp_path / "run.json").read_text())
+    assert meta["config"]["tile"] == 32 and meta["tile"] == 32

@@ -1,5 +1,6 @@
 """colour: the YIQ transform, luminance matching, colour (mean/covariance) matching, keep-colours."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -113,3 +114,93 @@ def test_not_an_rgb_image_is_one_clear_error(bad):
 def test_keep_colours_needs_equal_shapes():
     with pytest.raises(ValueError, match="same shape"):
         colour.keep_colours(rand_image(8, 8), rand_image(8, 9))
+
+
+# --- the colour modes at the two ends of a run (colour.prepare / colour.finish, transfer.run) --------------
+
+
+def test_prepare_luminance_gives_grey_images_with_the_content_luminance_statistics():
+    C = rand_image(12, 16) * 0.4 + 0.3
+    S = rand_image(10, 10) * 0.3 + 0.1
+    C_in, (S_in,) = colour.prepare(C, [S], "luminance")
+    for x in (C_in, S_in):
+        assert (x.max(1).values - x.min(1).values).max() == 0  # three equal channels: grey
+    torch.testing.assert_close(C_in[:, 0], colour.rgb_to_yiq(C)[:, 0], rtol=0, atol=1e-12)
+    Y_C, Y_S = colour.rgb_to_yiq(C)[:, 0], S_in[:, 0]
+    torch.testing.assert_close(Y_S.mean(), Y_C.mean(), rtol=0, atol=1e-5)  # nothing clipped here
+    torch.testing.assert_close(Y_S.std(unbiased=False), Y_C.std(unbiased=False), rtol=0, atol=1e-5)
+
+
+def test_prepare_histogram_recolours_each_style_to_the_content_mean_and_covariance():
+    C = rand_image(20, 30) * torch.tensor([0.5, 0.4, 0.2], dtype=torch.float64).view(1, 3, 1, 1) + 0.2
+    S1 = rand_image(13, 17) * 0.5 + 0.25
+    S2 = rand_image(9, 9) * 0.3 + 0.3
+    C_in, styles = colour.prepare(C, [S1, S2], "histogram")
+    assert C_in is C and len(styles) == 2
+    for S_in, S in zip(styles, (S1, S2)):
+        assert S_in.shape == S.shape and 0 <= S_in.min() and S_in.max() <= 1
+        (m_S, c_S), (m_C, c_C) = _mean_cov(S_in), _mean_cov(C)
+        torch.testing.assert_close(m_S, m_C, rtol=0, atol=1e-5)
+        torch.testing.assert_close(c_S, c_C, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["style", "keep-colours"])
+def test_prepare_keeps_the_images_for_the_other_modes(mode):
+    C, S = rand_image(), rand_image()
+    C_in, (S_in,) = colour.prepare(C, [S], mode)
+    assert C_in is C and S_in is S
+
+
+def test_finish_puts_the_content_chrominance_back_only_where_asked():
+    G, C = rand_image() * 0.4 + 0.3, rand_image() * 0.4 + 0.3
+    for mode in ("style", "histogram"):
+        assert colour.finish(G, C, mode) is G
+    for mode in ("luminance", "keep-colours"):
+        torch.testing.assert_close(colour.finish(G, C, mode), colour.keep_colours(G, C), rtol=0, atol=0)
+
+
+def _unclipped_iq_match(result, C):
+    """Where no channel of the result was clipped, its I and Q equal C's."""
+    yiq_R, yiq_C = colour.rgb_to_yiq(result.double()), colour.rgb_to_yiq(C.double())
+    inside = ((result > 1e-6) & (result < 1 - 1e-6)).all(1)[0]  # (H, W)
+    assert inside.float().mean() > 0.5
+    torch.testing.assert_close(yiq_R[0, 1:, inside], yiq_C[0, 1:, inside], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["luminance", "keep-colours"])
+def test_run_in_luminance_and_keep_colours_mode_returns_the_content_chrominance(mode):
+    import nst_edu
+    from nst_edu.core import images, transfer
+    from nst_edu.core.config import preset
+
+    cfg = preset("fast", size=64, steps=3, precision="float32", colour=mode, frame_every=1)
+    grey = []
+    result = nst_edu.run(
+        "chelsea", "swirls", cfg, progress=False, callback=lambda info: grey.append(info.image.std(1).max())
+    )
+    C = images.load_image("chelsea", size=64)
+    _unclipped_iq_match(result.image, C)
+    np.testing.assert_array_equal(result.frames[-1][1], transfer._to_frame(result.image))  # frames in colour
+    if mode == "luminance":
+        assert max(grey) == 0  # G itself stays grey: its luminance is what is optimized
+    assert np.isfinite(result.history.column("total")).all()
+
+
+def test_run_in_histogram_mode_uses_the_recoloured_style():
+    import nst_edu
+    from nst_edu.core import images, transfer
+    from nst_edu.core.config import preset
+
+    cfg = preset("fast", size=64, steps=3, precision="float32", colour="histogram")
+    C, S = images.load_image("chelsea", size=64), images.load_image("swirls", size=64)
+    result = nst_edu.run(C, S, cfg, progress=False)
+    model = transfer.build_model(cfg)
+    recoloured = transfer.Objective(
+        model, C, colour.match_colour(S, C).clamp(0, 1), cfg.replace(colour="style")
+    )
+    plain = transfer.Objective(model, C, S, cfg.replace(colour="style"))
+    J_recoloured = recoloured(result.image)["style"]
+    torch.testing.assert_close(
+        torch.tensor(result.history.column("style")[-1], dtype=torch.float32), J_recoloured, rtol=1e-4, atol=0
+    )
+    assert abs(float(plain(result.image)["style"]) / float(J_recoloured) - 1) > 0.01  # another target

@@ -58,7 +58,7 @@ def test_bad_values_fail_on_creation(field, value, match):
 
 
 def test_presets():
-    assert set(PRESETS) == {"course", "gatys", "fast"}
+    assert set(PRESETS) == {"course", "gatys", "fast", "hires"}
     course = preset("course")
     assert course.optimizer == "adam" and course.content_layer == "relu5_4"
     assert [w for _, w in course.style_layers] == [0.2] * 5
@@ -75,6 +75,10 @@ def test_presets():
         gatys.beta,
     )
     assert fast.init == "content-colour" and fast.precondition == 1.0 and fast.history_size == 50
+    hires = preset("hires")  # fast, with a coarse stage at 512 px first
+    assert hires.replace(coarse_size=0, coarse_steps=0, steps=fast.steps, size=fast.size) == fast
+    assert (hires.coarse_size, hires.coarse_factor) == (512, 0.5) and hires.size == 1024
+    assert preset("hires", size=2048).coarse_factor == 0.25 and preset("hires", size=400).coarse_factor == 1.0
     assert preset("gatys", steps=7).steps == 7
     with pytest.raises(ValueError, match="unknown preset 'vangogh'"):
         preset("vangogh")
@@ -107,6 +111,15 @@ INF, NAN = float("inf"), float("nan")
         ("noise_ratio", NAN, "noise_ratio must be a finite number ≥ 0, got nan"),
         ("style_scale", INF, "style_scale must be a finite number > 0, got inf"),
         ("coarse_scale", 0, "coarse_scale must be a finite number > 0, got 0"),
+        ("coarse_size", -1, "coarse_size must be a whole number ≥ 0, got -1"),
+        (
+            "coarse_size",
+            8,
+            "coarse_size must be 0 (size · coarse_scale) or at least 16 pixels for layer relu5_1",
+        ),
+        ("tile", -2, "tile must be 0 (auto), -1 (never) or a tile side of at least 1 pixel, got -2"),
+        ("tile", 1.5, "tile must be 0 (auto), -1 (never) or a tile side of at least 1 pixel, got 1.5"),
+        ("tile", True, "tile must be 0 (auto), -1 (never) or a tile side of at least 1 pixel, got True"),
         ("style_scale", 9.0, "style_scale must be in (0, 8], got 9.0"),
         (
             "style_layers",

@@ -813,15 +813,28 @@ def test_the_loop_objective_calls_these_functions(monkeypatch, tiny_pair):
 
         monkeypatch.setattr(costs, name, wrapper)
 
-    for name in ("rescaled_gram", "content_cost", "style_cost_from_grams", "tv_cost", "total_cost"):
+    names = ("rescaled_gram", "content_cost", "layer_style_cost_from_grams", "style_cost_from_terms")
+    for name in (*names, "gram_matrix", "guided_gram", "tv_cost", "total_cost"):
         spy(name)
     C, S = tiny_pair
     cfg = preset("gatys", size=64, precision="float32", weights="random", tv_weight=0.5)
     objective = transfer.Objective(transfer.build_model(cfg), C, S, cfg)
-    assert calls == ["rescaled_gram"] * len(cfg.style_layers)
+    # The targets: one rescaled_gram per style layer (which calls gram_matrix).
+    assert calls == ["rescaled_gram", "gram_matrix"] * len(cfg.style_layers)
     calls.clear()
     out = objective(torch.rand_like(C))
-    assert sorted(calls) == ["content_cost", "style_cost_from_grams", "total_cost", "tv_cost"]
+    n = len(
+        cfg.style_layers
+    )  # one style, no mask: one term per layer, each G's Gram matrix against its target
+    assert sorted(calls) == sorted(
+        [
+            "content_cost",
+            "style_cost_from_terms",
+            "total_cost",
+            "tv_cost",
+            *["gram_matrix", "layer_style_cost_from_grams"] * n,
+        ]
+    )
     assert torch.equal(
         out["total"], cfg.alpha * out["content"] + cfg.beta * out["style"] + cfg.tv_weight * out["tv"]
     )

@@ -56,7 +56,9 @@ def _imports(path: Path) -> list[tuple[str, str | None, int]]:
                 continue
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
-                found.append((sub, None, node.lineno) if sub in modules else (target, alias.name, node.lineno))
+                found.append(
+                    (sub, None, node.lineno) if sub in modules else (target, alias.name, node.lineno)
+                )
     return found
 
 
@@ -102,7 +104,9 @@ def test_the_cycle_finder_finds_a_cycle(tmp_path, monkeypatch):
     (pkg / "images.py").write_text("from . import samples\n")
     (pkg / "samples.py").write_text("def f():\n    from .images import load_image\n")
     monkeypatch.setattr(__import__(__name__, fromlist=["x"]), "PACKAGE", tmp_path / "nst_edu")
-    with pytest.raises(AssertionError, match="nst_edu.core.images -> nst_edu.core.samples -> nst_edu.core.images"):
+    with pytest.raises(
+        AssertionError, match="nst_edu.core.images -> nst_edu.core.samples -> nst_edu.core.images"
+    ):
         test_there_is_no_import_cycle()
 
 
@@ -127,7 +131,9 @@ def test_no_module_reaches_into_another_modules_private_names():
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text())
-        imported = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        imported = {
+            a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names
+        }
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Attribute)

@@ -6,7 +6,7 @@ Random-weight VGG, small images, one thread: seconds.
 import pytest
 import torch
 
-from nst_edu.core import tiling, transfer, vgg
+from nst_edu.core import memory, tiling, transfer, vgg
 from nst_edu.core.config import Config
 from nst_edu.core.optim import BoxLBFGS
 
@@ -201,3 +201,86 @@ def test_a_tiled_closure_drives_lbfgs_like_the_untiled_one():
     costs_tiled = lbfgs_costs(G0, tiled_closure)
     assert costs_untiled[-1] < 0.6 * costs_untiled[0]  # it optimizes
     assert costs_tiled == pytest.approx(costs_untiled, rel=1e-5)
+
+
+# --- in the loop: transfer.run with tiles --------------------------------------------------------------------
+
+RUN = SHALLOW.replace(steps=3, init="content", frame_every=0, device="cpu")
+
+
+def test_run_with_tiles_equals_the_untiled_run():
+    # 3 L-BFGS steps: the targets (a_C, S's Gram matrices), every J and ∂J/∂G and the last row come from tiles.
+    # Pixels in [0, 1] agree to 1e-5 (float32 sums in another order); the costs to 1e-5 relative.
+    C, S, _ = images()
+    untiled_run = transfer.run(C, S, RUN.replace(tile=-1), progress=False)
+    tiled_run = transfer.run(C, S, RUN.replace(tile=16), progress=False)
+    assert (untiled_run.tile, tiled_run.tile) == (0, 16)
+    assert float((tiled_run.image - untiled_run.image).abs().max()) < 1e-5
+    costs_untiled = untiled_run.history.column("total")
+    assert costs_untiled[-1] < 0.95 * costs_untiled[0]  # it optimizes
+    assert tiled_run.history.column("total") == pytest.approx(costs_untiled, rel=1e-5)
+    assert tiled_run.metadata()["tile"] == 16
+
+
+def test_a_forced_tile_larger_than_the_image_is_the_untiled_run():
+    C, S, _ = images()
+    one_tile = transfer.run(C, S, RUN.replace(tile=512), progress=False)
+    assert one_tile.tile == 0
+    assert torch.equal(one_tile.image, transfer.run(C, S, RUN.replace(tile=-1), progress=False).image)
+
+
+def test_auto_tiles_only_when_the_untiled_run_does_not_fit(monkeypatch):
+    C, S, _ = images()
+    C_hw, S_hw = (45, 70), memory.resized_hw((50, 61), 70)  # as run resizes them
+    untiled = memory.estimate_bytes(RUN, C_hw, S_hw)
+    side = tiling._tile_choices(C_hw, RUN.layers)[0]  # the largest tile that makes more than one
+    tiled = tiling.estimate_bytes(RUN, C_hw, S_hw, side)
+    assert tiled < untiled  # the activations of one box instead of the whole image's
+    between = int((tiled + untiled) / 2 / memory.SAFETY)  # room for the tiles, not for the whole image
+    assert tiling.choose_tile(RUN, C_hw, S_hw, available=10 * untiled) == 0
+    assert tiling.choose_tile(RUN, C_hw, S_hw, available=between) == side
+    assert tiling.choose_tile(RUN.replace(tile=-1), C_hw, S_hw, available=between) == 0  # never
+    assert tiling.choose_tile(RUN.replace(tile=24), C_hw, S_hw, available=10 * untiled) == 24  # always
+    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": None)  # unknown: untiled
+    assert tiling.choose_tile(RUN, C_hw, S_hw) == 0
+    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": between)
+    result = transfer.run(C, S, RUN, progress=False)
+    assert result.tile == side
+    forced = transfer.run(C, S, RUN.replace(tile=side), progress=False)
+    assert torch.equal(result.image, forced.image)
+
+
+def test_a_run_too_large_even_in_tiles_is_refused_before_it_starts(monkeypatch):
+    C, S, _ = images()
+    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 2**20)  # 1 MiB
+    with pytest.raises(memory.TooLargeError, match="needs about .* but only 1 MiB is free on cpu; free memory"):
+        transfer.run(C, S, RUN, progress=False)  # auto: no tile helps, so memory.check_fits's message
+    with pytest.raises(memory.TooLargeError, match=r"even in tiles of 16 px .* optimizer='adam'"):
+        transfer.run(C, S, RUN.replace(tile=16), progress=False)
+
+
+def test_tiled_estimate_keeps_the_image_sized_tensors():
+    # The optimizer's history is per pixel of G, tiled or not: a smaller history lowers the tiled estimate.
+    hw = (2724, 4096)
+    big = RUN.replace(size=4096, history_size=50)
+    small = big.replace(history_size=5)
+    difference = tiling.estimate_bytes(big, hw, hw, 512) - tiling.estimate_bytes(small, hw, hw, 512)
+    assert difference == 90 * 3 * hw[0] * hw[1] * 4  # 2 · 45 fewer image-sized float32 tensors
+    assert tiling.box_side(512, RUN.layers) == 512 + 2 * tiling.halo_and_grid(RUN.layers)[0]
+
+
+def test_tiled_gradient_with_two_styles_and_masks_equals_autograd():
+    # Guided Gram matrices: each term's mask is sliced to the core, normalised by the whole mask's area.
+    C, S, G = images()
+    S2 = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(5))
+    left = torch.zeros(45, 70)
+    left[:, :30] = 1.0
+    masks = [left, 1 - left]
+    cfg = SHALLOW.replace(style_weights=(0.7, 0.3))
+    objective = transfer.Objective(transfer.build_model(cfg), C, [S, S2], cfg, masks=masks)
+    assert len(objective.terms) == 2 * len(cfg.style_layers) and objective.terms[0].mask is not None
+    expected, expected_grad = untiled(objective, G)
+    values, grad = tiling.tiled_value_and_grad(objective, G, 16)
+    for k in expected:
+        torch.testing.assert_close(values[k], expected[k], rtol=1e-5, atol=0, msg=k)
+    assert rel_diff(grad, expected_grad) < 1e-5

@@ -166,6 +166,36 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tiny_pair, optimiz
         assert [k for k, _ in resumed.frames] == [k for k, _ in full.frames]
 
 
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_resume_at_the_end_of_the_coarse_stage_equals_an_uninterrupted_run(tiny_pair, optimizer):
+    # The checkpoint after the last coarse step holds the coarse image and the coarse stage's optimizer state:
+    # the resumed run upsamples the image as the uninterrupted one does and starts a fresh optimizer.
+    C, S = tiny_pair
+    lr = 1.0 if optimizer == "lbfgs" else 0.02
+    cfg = tiny(optimizer=optimizer, lr=lr, coarse_steps=3, steps=3, coarse_size=32)
+    full = nst_edu.run(C, S, cfg, progress=False)
+    states = []
+    nst_edu.run(C, S, cfg, progress=False, checkpoint=states.append, checkpoint_every=3)
+    assert [s["step"] for s in states] == [3]
+    assert max(states[0]["image"].shape[-2:]) == 32 < max(C.shape[-2:])  # the coarse stage's image
+    buf = io.BytesIO()
+    torch.save(states[0], buf)
+    buf.seek(0)
+    resumed = nst_edu.run(C, S, cfg, progress=False, resume=torch.load(buf, weights_only=True))
+    assert torch.equal(resumed.image, full.image)
+    np.testing.assert_array_equal(resumed.history.column("total"), full.history.column("total"))
+    assert [k for k, _ in resumed.frames] == [k for k, _ in full.frames]
+
+
+def test_a_coarse_size_not_smaller_than_the_image_is_no_coarse_stage(tiny_pair):
+    C, S = tiny_pair
+    assert transfer._stages(tiny(coarse_steps=2, steps=3, coarse_size=32)) == [(0.5, 2), (1.0, 3)]
+    assert transfer._stages(tiny(coarse_steps=2, steps=3, coarse_size=64)) == [(1.0, 5)]
+    assert transfer._stages(tiny(coarse_steps=2, steps=0, coarse_size=512)) == [(1.0, 2)]
+    result = nst_edu.run(C, S, tiny(coarse_steps=2, steps=1, coarse_size=512, frame_every=1), progress=False)
+    assert len(result.history) == 4 and all(f.shape[:2] == C.shape[-2:] for _, f in result.frames)
+
+
 def test_resume_refuses_another_config(tiny_pair):
     C, S = tiny_pair
     states = []

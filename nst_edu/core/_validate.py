@@ -234,3 +234,85 @@ def _style_pairs(where: str, style_weights: object) -> list[tuple[str, float]]:
         seen.add(layer)
         weight(where, **{f"the weight of layer {layer!r}": w})
     return pairs
+
+
+def mask_for(where: str, finite: bool = True, *, a: object, m: object) -> tuple[int, int, int]:
+    """An activation a (1, n_C, h, w) and a mask m (h, w) of the same positions: returns (n_C, h, w)."""
+    n_C, h, w = activation(where, finite, a=a)
+    tensor(where, m=m)
+    if m.dim() != 2 or tuple(m.shape) != (h, w):
+        raise ValueError(
+            f"{where}: expected the mask m of shape (n_H, n_W) = ({h}, {w}) to match a {_shape(a)} (resize it "
+            f"to the layer first, e.g. with masks.to_layer), got {_shape(m)}."
+        )
+    float_values(where, finite, m=m)
+    return n_C, h, w
+
+
+def area(where: str, **named) -> float:
+    """A region's area Σ m²: a finite number > 0 (an empty region has no Gram matrix)."""
+    name, value = _one(named)
+    if isinstance(value, Tensor) and value.dim() == 0:
+        value = value.item()
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(
+            f"{where}: expected {name} = Σ m², a finite number > 0, got {value!r}; an empty region (a mask "
+            f"that is 0 everywhere) has no Gram matrix."
+        )
+    return float(value)
+
+
+def shares(where: str, grams: object, weights: object) -> list[float]:
+    """One Gram matrix per style, one shape, and one weight ≥ 0 each, not all 0: returns w_s / Σ w."""
+    if not isinstance(grams, Sequence) or not grams:
+        raise ValueError(f"{where}: expected a non-empty list of Gram matrices, got {type(grams).__name__}.")
+    for i, G in enumerate(grams):
+        tensor(where, **{f"grams[{i}]": G})
+        if G.dim() != 2 or G.shape != grams[0].shape or G.shape[0] != G.shape[1]:
+            raise ValueError(
+                f"{where}: expected Gram matrices of one shape (n_C, n_C), got {_shape(grams[0])} and {_shape(G)}."
+            )
+    if not isinstance(weights, Sequence) or len(weights) != len(grams):
+        raise ValueError(f"{where}: expected one weight per Gram matrix ({len(grams)}), got {weights!r}.")
+    for i, w in enumerate(weights):
+        weight(where, **{f"weights[{i}]": w})
+    total = float(sum(float(w) for w in weights))
+    if total <= 0:
+        raise ValueError(f"{where}: the weights are all 0; give at least one style a weight > 0.")
+    return [float(w) / total for w in weights]
+
+
+def style_terms(
+    where: str, J_terms: object, style_weights: object, finite: bool = True
+) -> list[tuple[str, float]]:
+    """[(layer, w_t, J_t), ...] with a weight ≥ 0 and a scalar cost each, every layer named in ``style_weights``
+    and every layer of ``style_weights`` with at least one term: returns ``style_weights`` as pairs."""
+    pairs = _style_pairs(where, style_weights)
+    if not isinstance(J_terms, Sequence) or isinstance(J_terms, str):
+        raise ValueError(
+            f"{where}: expected J_terms as a list of (layer, w, J) triples, got {type(J_terms).__name__}."
+        )
+    named = {layer for layer, _ in pairs}
+    seen = set()
+    for item in J_terms:
+        if not (isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 3):
+            raise ValueError(f"{where}: expected J_terms as (layer, w, J) triples, got the item {item!r}.")
+        layer, w, J = item
+        if layer not in named:
+            raise ValueError(
+                f"{where}: a term is at layer {layer!r}, which style_weights does not name ({sorted(named)})."
+            )
+        weight(where, **{f"the weight of a term at {layer!r}": w})
+        scalar(where, finite, **{f"the cost of a term at {layer!r}": J})
+        seen.add(layer)
+    missing = [layer for layer, _ in pairs if layer not in seen]
+    if missing:
+        raise ValueError(
+            f"{where}: layer(s) {missing} of style_weights have no term; give each at least one."
+        )
+    return pairs

@@ -155,6 +155,19 @@ def _validate(state, config) -> Config:
     for key in ("content", "style", "out"):
         if extra.get(key) is not None and not isinstance(extra[key], str):
             raise bad(f"extra.{key}", f"{extra[key]!r} is not a path, URL or sample name")
+    for key in ("styles", "masks"):  # several styles and their regions (mask files)
+        value = extra.get(key)
+        if value is not None and not (
+            isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+        ):
+            raise bad(f"extra.{key}", f"{value!r} is not a list of paths, URLs or sample names")
+    if extra.get("masks") is not None and len(extra["masks"]) != len(extra.get("styles") or []):
+        raise bad("extra.masks", "there is not one mask per style of extra.styles")
+    split = extra.get("mask_split")
+    if split is not None and not (_finite_number(split) and 0 < split < 1):
+        raise bad("extra.mask_split", f"{split!r} is not a fraction between 0 and 1")
+    if extra.get("mask_shape") is not None and not isinstance(extra["mask_shape"], str):
+        raise bad("extra.mask_shape", f"{extra['mask_shape']!r} is not a shape's name")
     every = extra.get("checkpoint_every")
     if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
         raise bad("extra.checkpoint_every", f"{every!r} is not a number of steps ≥ 1")
@@ -177,7 +190,7 @@ def stage_sides(config, step: int) -> set[int]:
     ``coarse_steps`` (a checkpoint at the boundary holds the coarse image), the full size from there on."""
     from . import vgg
 
-    coarse = max(vgg.min_side(config.layers), round(config.size * config.coarse_scale))
+    coarse = max(vgg.min_side(config.layers), round(config.size * config.coarse_factor))
     sides = set()
     if config.coarse_steps and step <= config.coarse_steps:
         sides.add(coarse)

@@ -8,7 +8,8 @@ What it is: the colour formulas, each a small function on RGB images (1, 3, H, W
 - ``luminance_image``: Y repeated on three channels, what VGG sees in a luminance-only transfer;
 - ``match_colour``: the paper's colour-histogram matching, a linear map of S's pixels that gives them C's
   mean and covariance;
-- ``keep_colours``: G's luminance with C's chrominance (after a transfer, or after the loop).
+- ``keep_colours``: G's luminance with C's chrominance (after a transfer, or after the loop);
+- ``prepare`` and ``finish``: what each colour mode of ``Config.colour`` does at the two ends of a run.
 
 What it is not: no costs (they do not change: colour control happens at the two ends of the flow, before the
 targets are computed and after the loop), no image loading.
@@ -27,6 +28,8 @@ __all__ = [
     "luminance_image",
     "match_colour",
     "keep_colours",
+    "prepare",
+    "finish",
 ]
 
 # Rows give Y, I, Q from R, G, B (FCC NTSC). Y's row sums to 1, I's and Q's to 0: a grey pixel has I = Q = 0.
@@ -109,6 +112,34 @@ def keep_colours(G: Tensor, C: Tensor) -> Tensor:
         )
     yiq = torch.cat([rgb_to_yiq(G)[:, :1], rgb_to_yiq(C)[:, 1:]], dim=1)  # (1, 3, H, W)
     return yiq_to_rgb(yiq).clamp(0, 1)
+
+
+def prepare(C: Tensor, styles: list[Tensor], mode: str) -> tuple[Tensor, list[Tensor]]:
+    r"""What VGG sees in colour mode ``mode`` (``Config.colour``): C and the styles, before the targets.
+
+    - ``"style"``, ``"keep-colours"``: C and S as they are;
+    - ``"luminance"``: $Y_C$ and each $Y_S$ matched to $Y_C$'s mean and std (``match_luminance``), as grey
+      images (three equal channels, clipped to [0, 1]); the loop then optimizes G's luminance only;
+    - ``"histogram"``: each S recoloured to C's mean and covariance (``match_colour``), clipped to [0, 1].
+
+    Shapes: C (1, 3, H, W), styles[s] (1, 3, H_s, W_s) -> the same shapes
+    """
+    if mode == "luminance":
+        Y_C = rgb_to_yiq(C)[:, :1]  # (1, 1, H, W)
+        grey = [match_luminance(rgb_to_yiq(S)[:, :1], Y_C).clamp(0, 1) for S in styles]  # (1, 1, H_s, W_s)
+        return luminance_image(C), [Y.expand(-1, 3, -1, -1).contiguous() for Y in grey]
+    if mode == "histogram":
+        return C, [match_colour(S, C).clamp(0, 1) for S in styles]
+    return C, list(styles)
+
+
+def finish(G: Tensor, C: Tensor, mode: str) -> Tensor:
+    r"""The image a run shows in colour mode ``mode``: ``keep_colours(G, C)`` for ``"luminance"`` and
+    ``"keep-colours"`` ($Y_G$ with C's $I, Q$), G itself for the others.
+
+    Shapes: G, C (1, 3, H, W) -> (1, 3, H, W)
+    """
+    return keep_colours(G, C) if mode in ("luminance", "keep-colours") else G
 
 
 def _cov(x: Tensor) -> Tensor:

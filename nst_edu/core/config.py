@@ -2,8 +2,8 @@
 
 What it is: ``Config``, a frozen dataclass holding every knob of ``transfer.run`` (layers and their weights
 λ_l, α, β, optimizer, steps, initialization, image size, precision, device…), validated on creation so that a
-bad value fails before any work starts; ``PRESETS`` with the ``course``, ``gatys`` and ``fast`` recipes; and
-``preset(name, **overrides)``.
+bad value fails before any work starts; ``PRESETS`` with the ``course``, ``gatys``, ``fast`` and ``hires``
+recipes; and ``preset(name, **overrides)``.
 
 What it is not: no optimization (``transfer.py``), no file handling (``images.py``).
 """
@@ -21,6 +21,8 @@ import numpy as np
 from . import noise, vgg
 
 OPTIMIZERS = ("lbfgs", "adam")
+COLOURS = ("style", "luminance", "histogram", "keep-colours")  # colour.py: what each does
+STYLE_MIXES = ("sum", "blend", "scale")
 PRECISIONS = ("auto", "float32", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -119,14 +121,24 @@ class Config:
     )
     # auto: bfloat16 only where the device runs it natively (hardware.resolve_precision), else float32
     channels_last: bool = False  # NHWC memory layout for the convolutions
-    coarse_steps: int = 0  # steps at size · coarse_scale before the full-size steps
+    coarse_steps: int = 0  # steps at a coarse size (coarse_size, else size · coarse_scale) before the rest
     coarse_scale: float = 0.5
+    coarse_size: int = 0  # longer side of the coarse stage in px (0: size · coarse_scale; ≥ size: no coarse
+    # stage, its steps run at full size)
+    tile: int = 0  # evaluate J tile by tile (tiling.py, exact): 0 auto (only when the untiled run would not
+    # fit in free memory), -1 never, N ≥ 1 always, with tiles of at most N px (+ a halo)
     history_size: int = 20  # L-BFGS: (s, y) pairs kept
     precondition: float = (
         0.0  # L-BFGS: k in H₀ = γ (I + k Σ_f B_f), B_f the 2×2, 4×4, 8×8 block means (0: off;
     )
     # 1 in the fast preset; k = 3 diverged in benchmarks/, there being no line search)
     frame_every: int = 10  # record a frame of G every this many steps (0: only first and last)
+    # Several styles and colour (issue 11; run(content, [S_0, S_1, …], config, masks=…)):
+    colour: str = "style"  # COLOURS: style (the style's colours) | luminance | histogram | keep-colours
+    style_weights: tuple[float, ...] = ()  # w_s, one per style; () = equal: 1/N (sum, blend), 1 (scale)
+    style_mix: str = "sum"  # STYLE_MIXES: sum Σ_s w_s J_style(S_s) | blend (one target Σ ŵ_s G_gram(S_s))
+    # | scale (two styles: style layers before scale_split from style 0, the rest from style 1)
+    scale_split: str = "relu3_1"  # style_mix="scale": the first style layer that takes style 1 (coarse)
 
     def __post_init__(self):
         # Every field is checked for its type and range here, so a bad value fails with its name before any
@@ -158,6 +170,7 @@ class Config:
         names = [name for name, _ in self.style_layers]
         if len(set(names)) != len(names):
             raise ValueError(f"style_layers names a layer twice: {names}")
+        self._check_styles()
         for name in ("alpha", "beta", "tv_weight", "precondition"):
             put(name, _number(name, getattr(self, name), 0.0))
         put("lr", _number("lr", self.lr, 0.0, above=True))
@@ -172,6 +185,16 @@ class Config:
             put(name, _whole(name, getattr(self, name), 0))
         put("seed", _whole("seed", self.seed, 0, SEED_MAX))
         put("history_size", _whole("history_size", self.history_size, 1))
+        if (
+            isinstance(self.tile, (bool, np.bool_))
+            or not isinstance(self.tile, (int, np.integer))
+            or self.tile < -1
+        ):
+            raise ValueError(
+                f"tile must be 0 (auto), -1 (never) or a tile side of at least 1 pixel, got {_show(self.tile)}"
+            )
+        put("tile", int(self.tile))
+        put("coarse_size", _whole("coarse_size", self.coarse_size, 0))
         if not isinstance(self.channels_last, (bool, np.bool_)):
             raise ValueError(f"channels_last must be True or False, got {self.channels_last!r}")
         put("channels_last", bool(self.channels_last))
@@ -183,11 +206,74 @@ class Config:
                 f"size must be at least {min_size} pixels for layer "
                 f"{max(self.layers, key=vgg.downsampling)}, got {self.size}"
             )
+        if 0 < self.coarse_size < min_size:
+            raise ValueError(
+                f"coarse_size must be 0 (size · coarse_scale) or at least {min_size} pixels for layer "
+                f"{max(self.layers, key=vgg.downsampling)}, got {self.coarse_size}"
+            )
+
+    def _check_styles(self) -> None:
+        """colour, style_mix, scale_split and style_weights (which ``check_styles`` matches to the styles)."""
+        for name, choices in (("colour", COLOURS), ("style_mix", STYLE_MIXES)):
+            if not isinstance(getattr(self, name), str) or getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
+        if not isinstance(self.scale_split, str):
+            raise ValueError(f"scale_split must be a layer name such as 'relu3_1', got {self.scale_split!r}")
+        vgg.check_layers([self.scale_split])
+        if self.style_mix == "scale":
+            fine, coarse = self.scale_groups
+            if not fine or not coarse:
+                raise ValueError(
+                    f"scale_split {self.scale_split!r} puts every style layer on one side, so one style would "
+                    f"have no layer; choose a layer between {self.style_layers[0][0]} and "
+                    f"{self.style_layers[-1][0]}, e.g. 'relu3_1'"
+                )
+        value = self.style_weights
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ValueError(f"style_weights must be a sequence of numbers such as (0.7, 0.3), got {value!r}")
+        for w in value:
+            if isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, float, np.integer, np.floating)):
+                raise ValueError(f"style_weights must be numbers, one per style, got {_show(w)} in {value!r}")
+            if not math.isfinite(w) or w < 0:
+                raise ValueError(f"style_weights must be finite numbers ≥ 0, one per style, got {_show(w)}")
+        weights = tuple(float(w) for w in value)
+        if weights and not any(weights):
+            raise ValueError(
+                f"style_weights are all 0 {weights}, so no style would count; give at least one style a "
+                f"weight > 0"
+            )
+        object.__setattr__(self, "style_weights", weights)
+
+    @property
+    def scale_groups(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The style layers before ``scale_split`` (style 0, fine) and from it on (style 1, coarse)."""
+        split = vgg.LAYER_INDEX[self.scale_split]
+        names = [name for name, _ in self.style_layers]
+        return (
+            tuple(n for n in names if vgg.LAYER_INDEX[n] < split),
+            tuple(n for n in names if vgg.LAYER_INDEX[n] >= split),
+        )
+
+    def shares(self, n_styles: int) -> tuple[float, ...]:
+        """w_s for ``n_styles`` styles: ``style_weights``, or the default (1/N for sum and blend, 1 for scale).
+
+        Raises ValueError (one sentence) when the styles and the weights do not go together.
+        """
+        check_styles(self, n_styles)
+        if self.style_weights:
+            return self.style_weights
+        return (1.0,) * n_styles if self.style_mix == "scale" else (1.0 / n_styles,) * n_styles
 
     @property
     def layers(self) -> tuple[str, ...]:
         """Every VGG-19 layer the run reads: the content layer, then the style layers."""
         return tuple(dict.fromkeys([self.content_layer, *(name for name, _ in self.style_layers)]))
+
+    @property
+    def coarse_factor(self) -> float:
+        """The coarse stage's scale: coarse_size / size when coarse_size is set (1.0, no coarse stage, when it
+        is not smaller than size), else coarse_scale."""
+        return min(1.0, self.coarse_size / self.size) if self.coarse_size else self.coarse_scale
 
     @property
     def total_steps(self) -> int:
@@ -200,6 +286,7 @@ class Config:
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
         data["style_layers"] = [list(pair) for pair in self.style_layers]
+        data["style_weights"] = list(self.style_weights)
         return data
 
     def to_json(self) -> str:
@@ -272,10 +359,14 @@ PRESETS: dict[str, Config] = {
         precondition=1.0,
     ),
 }
+# Large images (Gatys et al. 2017, coarse-to-fine): the fast recipe run first at 512 px on the longer side, its
+# result upsampled, then a few steps at full size, which add the fine texture (benchmarks/large_images.py: the
+# float32 J that `fast` reaches in 150 steps at 1024 px, sooner). Below 512 px it is `fast` (no coarse stage).
+PRESETS["hires"] = PRESETS["fast"].replace(size=1024, coarse_size=512, coarse_steps=100, steps=40)
 
 
 def preset(name: str, **changes) -> Config:
-    """The named preset (``course``, ``gatys`` or ``fast``), with optional field changes."""
+    """The named preset (``course``, ``gatys``, ``fast`` or ``hires``), with optional field changes."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name].replace(**changes)
@@ -296,3 +387,35 @@ def as_config(config) -> Config:
         f"config must be a Config, e.g. nst_edu.preset('fast', steps=50), or a preset name "
         f"({', '.join(repr(name) for name in PRESETS)}); got {type(config).__name__} {config!r:.60}"
     )
+
+
+def check_styles(config: Config, n_styles: int, n_masks: int | None = None) -> None:
+    """Refuse, in one sentence (ValueError), styles, weights and masks that do not go together.
+
+    ``n_styles`` style images, and ``n_masks`` masks (None: no masks): one weight per style when
+    ``style_weights`` is given, two styles for ``style_mix="scale"``, one mask per style and
+    ``style_mix="sum"`` with masks. ``transfer.run`` and the command line call it before any work.
+    """
+    if n_styles < 1:
+        raise ValueError("there is no style image; give at least one")
+    if config.style_weights and len(config.style_weights) != n_styles:
+        raise ValueError(
+            f"style_weights has {len(config.style_weights)} weight{'s' * (len(config.style_weights) != 1)} "
+            f"for {n_styles} style{'s' * (n_styles != 1)}; give one weight per style (or none for equal weights)"
+        )
+    if config.style_mix == "scale" and n_styles != 2:
+        raise ValueError(
+            f"style_mix 'scale' takes exactly two styles (the layers before {config.scale_split} from the "
+            f"first, the others from the second), got {n_styles}"
+        )
+    if n_masks is None:
+        return
+    if n_masks != n_styles:
+        raise ValueError(
+            f"there are {n_masks} mask{'s' * (n_masks != 1)} for {n_styles} style{'s' * (n_styles != 1)}; "
+            f"give one mask per style (its region of the image)"
+        )
+    if config.style_mix != "sum":
+        raise ValueError(
+            f"masks give each style its own region, which needs style_mix 'sum', not {config.style_mix!r}"
+        )

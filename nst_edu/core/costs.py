@@ -29,11 +29,14 @@ __all__ = [
     "content_cost",
     "gram_matrix",
     "rescaled_gram",
+    "guided_gram",
+    "blended_gram",
     "layer_style_cost",
     "layer_style_cost_from_gram",
     "layer_style_cost_from_grams",
     "style_cost",
     "style_cost_from_grams",
+    "style_cost_from_terms",
     "total_cost",
     "tv_cost",
     "seed_style_constant_variant",
@@ -96,6 +99,38 @@ def rescaled_gram(a_S: Tensor, M_G: int, *, check_finite: bool = True) -> Tensor
     return gram_matrix(unroll(a_S), check_finite=False) * (M_G / M_S)  # (n_C, n_C)
 
 
+def guided_gram(
+    a: Tensor, m: Tensor, *, M: int | None = None, area=None, check_finite: bool = True
+) -> Tensor:
+    r"""Guided Gram matrix of one region (Gatys et al. 2017): the features weighted by the mask m first.
+
+    $$G^{(m)}_{gram} = \frac{M}{\sum_k m_k^2} \tilde A \tilde A^T, \qquad \tilde A_{ck} = A_{ck}\, m_k$$
+
+    m is the region's mask resized to this layer, weights in [0, 1]; $\sum_k m_k^2$ is the region's area as
+    the features see it (for a binary mask, its number of positions), so on a uniform texture $G^{(m)}$
+    equals the Gram matrix of the whole layer: comparable with the target ``rescaled_gram(a_S, M)``.
+    M and area default to this ``a``'s; a tile passes the whole layer's, so the tiles' results add up.
+
+    Shapes: a: (1, n_C, h, w), m: (h, w) -> (n_C, n_C); M = n_H*n_W of the whole layer
+    """
+    n_C, h, w = check.mask_for("guided_gram", check_finite, a=a, m=m)
+    A_m = _accurate(unroll(a)) * _accurate(m).reshape(1, h * w)  # (n_C, h*w): column k times m_k
+    M = h * w if M is None else check.positions("guided_gram", M=M)
+    area = (_accurate(m) ** 2).sum() if area is None else check.area("guided_gram", area=area)  # Σ_k m_k²
+    return gram_matrix(A_m, check_finite=False) * (M / area)  # (n_C, n_C)
+
+
+def blended_gram(grams: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
+    r"""One style target from several styles' Gram matrices of a layer: their weighted mean.
+
+    $$G^{(blend)}_{gram} = \sum_s \hat w_s G^{(S_s)}_{gram}, \qquad \hat w_s = \frac{w_s}{\sum_{s'} w_{s'}}$$
+
+    Shapes: grams[s]: (n_C, n_C) (each rescaled to G's M), weights: one number ≥ 0 per style -> (n_C, n_C)
+    """
+    w_hat = check.shares("blended_gram", grams, weights)  # ŵ_s, summing to 1
+    return sum(w * G for w, G in zip(w_hat, grams))  # (n_C, n_C)
+
+
 def layer_style_cost_from_grams(
     G_gram_S: Tensor, G_gram_G: Tensor, M: int, *, check_finite: bool = True
 ) -> Tensor:
@@ -153,11 +188,30 @@ def style_cost_from_grams(
     Shapes: grams_S[l]: (n_C, n_C), a_G[l]: (1, n_C, n_H, n_W) for each layer l -> scalar tensor ()
     """
     pairs = check.style_layers("style_cost_from_grams", style_weights, check_finite, grams_S=grams_S, a_G=a_G)
-    J_layers = {
-        name: layer_style_cost_from_gram(grams_S[name], a_G[name], check_finite=False) for name, _ in pairs
-    }
+    J_terms = [
+        (name, 1.0, layer_style_cost_from_gram(grams_S[name], a_G[name], check_finite=False))
+        for name, _ in pairs
+    ]
+    return style_cost_from_terms(J_terms, pairs, per_layer=per_layer, check_finite=False)
+
+
+def style_cost_from_terms(J_terms, style_weights: StyleWeights, *, per_layer=False, check_finite=True):
+    r"""Style cost from its terms: several Gram-matrix comparisons per layer (styles, regions), weighted.
+
+    $$J_{style} = \sum_l \lambda^{[l]} \sum_{t \text{ at } l} w_t\, J_t, \qquad
+      J_t = J^{[l]}_{style}(T_t, G^{(t)}_{gram})$$
+
+    ``J_terms``: [(layer, w_t, J_t), ...], e.g. one per style s with w_t = w_s (one per layer, w = 1, for one
+    style). ``per_layer=True`` returns ``(J_style, {layer: Σ_t w_t J_t})``, as the loop records.
+
+    Shapes: J_t: scalar tensors () -> scalar tensor ()
+    """
+    pairs = check.style_terms("style_cost_from_terms", J_terms, style_weights, check_finite)
+    J_layers = {}
+    for layer, w, J in J_terms:
+        J_layers[layer] = J_layers[layer] + w * J if layer in J_layers else w * J  # Σ_t w_t J_t
     J_style = sum(lam * J_layers[name] for name, lam in pairs)  # ()
-    return (J_style, J_layers) if per_layer else J_style
+    return (J_style, {name: J_layers[name] for name, _ in pairs}) if per_layer else J_style
 
 
 def style_cost(a_S: dict, a_G: dict, style_weights: StyleWeights, *, check_finite: bool = True) -> Tensor:

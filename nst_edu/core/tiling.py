@@ -6,10 +6,11 @@ positions too. Cut the positions of every layer into tiles' *cores* (a partition
 
 - pass 1 (no grad), per tile: $G^{[l]}_{gram} \mathrel{+}= A_{core} A_{core}^T$ and
   $J_{content} \mathrel{+}= \frac{1}{4 n_H n_W n_C} \sum_{core} (a^{(C)} - a^{(G)})^2$;
-- closed form, per style layer (with $M = n_H n_W$ of G's layer):
+- closed form, per style term (one per style layer for one style; with $M = n_H n_W$ of G's layer and
+  the term's weight $\lambda_l w_s$):
   $$J^{[l]}_{style} = \frac{1}{4 n_C^2 M^2} \sum_{ij} (G^{(S)}_{gram} - G^{(G)}_{gram})_{ij}^2, \qquad
     W^{[l]} = \frac{\partial J}{\partial G^{(G)}_{gram}}
-            = \beta \lambda_l \frac{G^{(G)}_{gram} - G^{(S)}_{gram}}{2 n_C^2 M^2}$$
+            = \beta \lambda_l w_s \frac{G^{(G)}_{gram} - G^{(S)}_{gram}}{2 n_C^2 M^2}$$
 - pass 2 (grad), per tile: back-propagate the surrogate
   $$s_{tile} = \sum_l \langle W^{[l]}, A_{core} A_{core}^T \rangle
              + \frac{\alpha}{4 n_H n_W n_C} \sum_{core} (a^{(C)} - a^{(G)})^2$$
@@ -22,13 +23,22 @@ each tile's box is its core grown by a *halo* of at least the receptive-field ra
 (so no core position sees the box's zero padding, except at the image border, where the box includes the
 border and the padding is the image's own), and box offsets lie on the pooling grid D = 2^(pools passed)
 (so the 2×2 pooling windows are the untiled ones). For VGG-19: R(relu1_1) = 1, R(relu2_1) = 4,
-R(relu3_1) = 10, R(relu4_2) = 38, R(relu5_1) = 70 pixels. The targets can be tiled the same way:
-``tiled_features`` (a_C) and ``tiled_grams`` (S).
+R(relu3_1) = 10, R(relu4_2) = 38, R(relu5_1) = 70 pixels. The targets are tiled the same way:
+``tiled_features`` (a_C) and ``tiled_grams`` (S), both in ``tiled_targets``.
 
-The price: every box is forwarded twice (pass 1, then pass 2 with its backward) and boxes overlap, so an
-evaluation costs about 2× the untiled CPU time with 512 px tiles at 1024 px (gatys layers: halo 80 px).
+The price: boxes overlap, and every box is forwarded twice (pass 1, then pass 2 with its backward) except the
+last one of pass 1, whose graph pass 2 uses first; one tile covering the image is the untiled objective itself.
+So the fewer and larger the tiles, the cheaper: ``choose_tile`` takes the largest tile whose run fits in free
+memory (``estimate_bytes``: ``memory.estimate_bytes`` with the activations of one box instead of the image's),
+and ``check_fits`` refuses a run that does not fit even in tiles, before it starts. benchmarks/large_images.py
+measures the time and memory.
 
-What it is not: no optimizer and no new formula of J (see ``costs.py`` and ``transfer.Objective``).
+The objective is read through ``objective.config``, ``objective.a_C``, ``objective.features(x, layers)`` and
+``objective.terms`` (``transfer.StyleTerm``: ``layer``, ``lam``, ``share``, ``target`` and ``gram(a,
+positions)``, which gives a core's share of a guided Gram matrix), so several styles and masks tile too.
+
+What it is not: no optimizer and no new formula of J (see ``costs.py`` and ``transfer.Objective``); the memory
+model's terms live in ``memory.py``.
 """
 
 from __future__ import annotations
@@ -40,18 +50,24 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from . import costs, vgg
+from . import costs, memory, vgg
 
 __all__ = [
     "Tile",
+    "box_side",
+    "check_fits",
+    "choose_tile",
+    "estimate_bytes",
     "halo_and_grid",
     "receptive_radius",
     "tiled_features",
     "tiled_grams",
+    "tiled_targets",
     "tiled_value",
     "tiled_value_and_grad",
     "tiles",
 ]
+
 
 Features = Callable[[Tensor, Iterable[str]], dict[str, Tensor]]  # x (1, 3, h, w) -> {layer: a^[l]}
 
@@ -140,6 +156,12 @@ def tiles(
     return out
 
 
+def box_side(tile: int, layers: Iterable[str]) -> int:
+    """The largest side of a box that ``tiles(…, tile, layers)`` feeds to VGG: a core on the grid + 2 halos."""
+    halo, grid = halo_and_grid(layers)
+    return max(grid, tile // grid * grid) + 2 * halo
+
+
 def _cores(
     features: Features, x: Tensor, layers: list[str], parts: list[Tile]
 ) -> Iterator[tuple[Tile, dict[str, Tensor]]]:
@@ -193,6 +215,35 @@ def tiled_features(features: Features, x: Tensor, layers: Iterable[str], tile: i
     return out
 
 
+def tiled_targets(
+    features: Features, C: Tensor, S: Tensor, config, tile: int
+) -> tuple[Tensor, dict[str, Tensor]]:
+    r"""The targets of ``transfer.Objective`` tile by tile: a_C and each style layer's rescaled Gram matrix of S.
+
+    $$\tilde G^{(S)}_{gram} = \frac{M_G}{M_S} \sum_{cores} A_{S,core} A_{S,core}^T$$
+    (``costs.rescaled_gram`` of the whole a_S, whose Gram matrix is the sum over the cores).
+
+    Shapes: C: (1, 3, H, W), S: (1, 3, H_S, W_S) -> (a_C: (1, n_C, n_H, n_W) float32, {layer: (n_C, n_C)})
+    """
+    layer = config.content_layer
+    a_C = tiled_features(features, C, [layer], tile)[layer]  # (1, n_C, n_H, n_W)
+    names = [name for name, _ in config.style_layers]
+    grams = tiled_grams(features, S, names, tile)  # {l: A_S A_Sᵀ (n_C, n_C)}
+    targets = {}
+    for name in names:
+        (_, M_G), (_, M_S) = _layer_sizes(name, C.shape[-2:]), _layer_sizes(name, S.shape[-2:])
+        targets[name] = grams[name] * (M_G / M_S)  # (n_C, n_C): S's Gram matrix as if S had G's M_G positions
+    return a_C, targets
+
+
+# --- the style terms --------------------------------------------------------------------------------------
+
+
+def _term_gram(term, core: dict[str, Tensor], t: Tile) -> Tensor:
+    """The term's Gram matrix of one core: its share of the whole layer's (n_C, n_C)."""
+    return term.gram(core[term.layer], t.positions(vgg.downsampling(term.layer)))
+
+
 def _content_part(objective, a_G_core: Tensor, t: Tile, hw) -> Tensor:
     """The content cost's terms at one core's positions, Σ_core (a_C − a_G)² / (4 n_H n_W n_C): ().
 
@@ -208,29 +259,50 @@ def _content_part(objective, a_G_core: Tensor, t: Tile, hw) -> Tensor:
     return costs.content_cost(a_C, a_G_core, check_finite=False) * (M_core / M)  # ()
 
 
-def _pass1(objective, G: Tensor, parts: list[Tile]) -> tuple[dict[str, Tensor], Tensor]:
-    """Pass 1 (no grad): G's Gram matrices {layer: (n_C, n_C)} and J_content ()."""
-    cfg, hw = objective.config, tuple(G.shape[-2:])
-    grams: dict[str, Tensor] = {}
+class _Kept(NamedTuple):
+    """Pass 1's last tile with its graph, so that pass 2 need not forward it again."""
+
+    tile: Tile
+    x: Tensor  # (1, 3, box h, box w), requires grad
+    grams: list  # each term's core Gram matrix, with its graph
+    content: Tensor  # the content part, with its graph
+
+
+def _pass1(objective, G: Tensor, parts: list[Tile], keep_last: bool = False):
+    """Pass 1: each term's Gram matrix of G [(n_C, n_C)], J_content () and, if ``keep_last``, a ``_Kept``."""
+    cfg, hw, terms = objective.config, tuple(G.shape[-2:]), objective.terms
+    layers = list(cfg.layers)
+    grams: list = [None] * len(terms)
     J_content = G.new_zeros((), dtype=torch.float32)
-    with torch.no_grad():
-        for t, core in _cores(objective._features, G.detach(), list(cfg.layers), parts):
-            J_content = J_content + _content_part(objective, core[cfg.content_layer], t, hw)
-            for layer in objective.style_weights:
-                grams[layer] = grams[layer] + _gram(core[layer]) if layer in grams else _gram(core[layer])
-    return grams, J_content
+    kept = None
+    for i, t in enumerate(parts):
+        last = keep_last and i == len(parts) - 1
+        with torch.set_grad_enabled(last):
+            x = G.detach()[:, :, t.box[0], t.box[1]]  # (1, 3, box h, box w)
+            if last:
+                x = x.clone().requires_grad_(True)
+            a = objective.features(x, layers)
+            core = {layer: t.core_of(a[layer], layer) for layer in layers}
+            part = _content_part(objective, core[cfg.content_layer], t, hw)  # ()
+            tile_grams = [_term_gram(term, core, t) for term in terms]  # [(n_C, n_C)]
+        J_content = J_content + part.detach()
+        grams = [g.detach() if s is None else s + g.detach() for s, g in zip(grams, tile_grams)]
+        if last:
+            kept = _Kept(t, x, tile_grams, part)
+    return grams, J_content, kept
 
 
-def _values(objective, G: Tensor, grams: dict[str, Tensor], J_content: Tensor) -> dict[str, Tensor]:
+def _values(objective, G: Tensor, grams: list, J_content: Tensor) -> dict[str, Tensor]:
     """The same costs as ``Objective(G)``, from pass 1: content, style:<layer>, style, tv, total."""
     cfg, hw = objective.config, tuple(G.shape[-2:])
     out = {"content": J_content}
-    for layer in objective.style_weights:
-        _, M = _layer_sizes(layer, hw)
-        out[f"style:{layer}"] = costs.layer_style_cost_from_grams(  # G's Gram matrix summed over tiles
-            objective.grams_S[layer], grams[layer], M, check_finite=False
-        )  # ()
-    out["style"] = sum(lam * out[f"style:{layer}"] for layer, lam in objective.style_weights.items())
+    layer_costs = {layer: G.new_zeros((), dtype=torch.float32) for layer, _ in cfg.style_layers}
+    for term, gram in zip(objective.terms, grams):
+        _, M = _layer_sizes(term.layer, hw)
+        J = costs.layer_style_cost_from_grams(term.target, gram, M, check_finite=False)  # () G's, summed
+        layer_costs[term.layer] = layer_costs[term.layer] + term.share * J  # style:<l> = Σ_{t at l} w_t J_t
+    out.update({f"style:{layer}": J for layer, J in layer_costs.items()})
+    out["style"] = sum(lam * layer_costs[layer] for layer, lam in cfg.style_layers)  # Σ_l λ_l style:<l>
     with torch.no_grad():
         out["tv"] = costs.tv_cost(G.detach(), check_finite=False) if cfg.tv_weight > 0 else G.new_zeros(())
     out["total"] = costs.total_cost(
@@ -239,13 +311,26 @@ def _values(objective, G: Tensor, grams: dict[str, Tensor], J_content: Tensor) -
     return out
 
 
+def _untiled(objective, G: Tensor, grad: bool):
+    """One tile covering the image: the objective itself (autograd through one forward pass)."""
+    if not grad:
+        with torch.no_grad():
+            return {k: v.detach() for k, v in objective(G.detach()).items()}, None
+    x = G.detach().requires_grad_(True)  # (1, 3, H, W), G's storage
+    values = objective(x)
+    values["total"].backward()
+    return {k: v.detach() for k, v in values.items()}, x.grad
+
+
 def tiled_value(objective, G: Tensor, tile: int = 512) -> dict[str, Tensor]:
     """``objective(G)`` without gradients, computed tile by tile (pass 1 only): the costs of one image.
 
     Shapes: G: (1, 3, H, W) -> {content, style, style:<layer>, tv, total: ()}
     """
-    cfg = objective.config
-    grams, J_content = _pass1(objective, G, tiles(tuple(G.shape[-2:]), tile, cfg.layers))
+    parts = tiles(tuple(G.shape[-2:]), tile, objective.config.layers)
+    if len(parts) == 1:
+        return _untiled(objective, G, grad=False)[0]
+    grams, J_content, _ = _pass1(objective, G, parts)
     return _values(objective, G, grams, J_content)
 
 
@@ -259,38 +344,157 @@ def tiled_value_and_grad(
       A_{core} A_{core}^T \rangle + \frac{\alpha}{4 n_H n_W n_C} \sum_{core} (a^{(C)} - a^{(G)})^2\Big)
       + w_{tv} \frac{\partial J_{tv}}{\partial G}$$
 
-    ``objective`` provides ``config``, ``style_weights`` {layer: λ}, the targets ``a_C`` and ``grams_S``,
-    and ``_features(x, layers)`` (its preprocessing, channels-last and autocast). ``tile``: the largest core
-    side in pixels; each box fed to VGG is at most ``tile + 2 · halo`` on a side, and memory follows the box,
-    not G. ``halo`` / ``grid`` override the exact values of ``halo_and_grid`` (only to show that they matter).
-    In a loop's closure: ``values, G.grad = tiled_value_and_grad(objective, G, tile)``, then return
-    ``values["total"]``.
+    ``tile``: the largest core side in pixels; each box fed to VGG is at most ``box_side(tile, layers)`` on a
+    side, and memory follows the box, not G. ``halo`` / ``grid`` override the exact values of
+    ``halo_and_grid`` (only to show that they matter). In a loop's closure:
+    ``values, G.grad = tiled_value_and_grad(objective, G, tile)``, then return ``values["total"]``.
 
     Shapes: G: (1, 3, H, W) -> ({content, style, style:<layer>, tv, total: ()}, ∂J/∂G: (1, 3, H, W))
     """
     cfg, hw = objective.config, tuple(G.shape[-2:])
     parts = tiles(hw, tile, cfg.layers, halo, grid)
-    grams, J_content = _pass1(objective, G, parts)
+    if len(parts) == 1:
+        return _untiled(objective, G, grad=True)
+    grams, J_content, kept = _pass1(objective, G, parts, keep_last=True)
     values = _values(objective, G, grams, J_content)
-    dJ_dgram = {}  # W^[l] = ∂J/∂G_gram^[l] = β λ_l (G_G − G_S) / (2 n_C² M²), held constant in pass 2
-    for layer, lam in objective.style_weights.items():
-        if lam:
-            n_C, M = _layer_sizes(layer, hw)
-            dJ_dgram[layer] = cfg.beta * lam * (grams[layer] - objective.grams_S[layer]) / (2 * n_C**2 * M**2)
+    terms = objective.terms
+    W = {}  # W = ∂J/∂G_gram = β λ_l w_s (G_G − G_S) / (2 n_C² M²) per term, held constant in pass 2
+    for k, term in enumerate(terms):
+        if term.lam * term.share:
+            n_C, M = _layer_sizes(term.layer, hw)
+            W[k] = cfg.beta * term.lam * term.share * (grams[k] - term.target) / (2 * n_C**2 * M**2)
     grad = torch.zeros_like(G, memory_format=torch.contiguous_format)  # (1, 3, H, W)
-    for t in parts:
-        x = G.detach()[:, :, t.box[0], t.box[1]].clone().requires_grad_(True)  # (1, 3, box h, box w)
-        a = objective._features(x, cfg.layers)
-        core = {layer: t.core_of(a[layer], layer) for layer in cfg.layers}
-        # s = Σ_l ⟨W^[l], A_core A_coreᵀ⟩ + α · (the content cost's terms at the core's positions)
-        s = sum((W * _gram(core[layer])).sum() for layer, W in dJ_dgram.items())
+
+    def backward(t: Tile, x: Tensor, tile_grams, content: Tensor) -> None:
+        # s = Σ_terms ⟨W, G_gram(core)⟩ + α · (the content cost's terms at the core's positions)
+        s = sum((W[k] * tile_grams[k]).sum() for k in W)
         if cfg.alpha:
-            s = s + cfg.alpha * _content_part(objective, core[cfg.content_layer], t, hw)
+            s = s + cfg.alpha * content
         if torch.is_tensor(s) and s.requires_grad:
             s.backward()
             grad[:, :, t.box[0], t.box[1]] += x.grad
+
+    backward(kept.tile, kept.x, kept.grams, kept.content)  # the last tile: pass 1 kept its graph
+    del kept
+    layers = list(cfg.layers)
+    for t in parts[:-1]:
+        x = G.detach()[:, :, t.box[0], t.box[1]].clone().requires_grad_(True)  # (1, 3, box h, box w)
+        a = objective.features(x, layers)
+        core = {layer: t.core_of(a[layer], layer) for layer in layers}
+        tile_grams = {k: _term_gram(terms[k], core, t) for k in W}
+        content = _content_part(objective, core[cfg.content_layer], t, hw) if cfg.alpha else None
+        backward(t, x, tile_grams, content)
     if cfg.tv_weight > 0:
         G_tv = G.detach().requires_grad_(True)
         (cfg.tv_weight * costs.tv_cost(G_tv, check_finite=False)).backward()
         grad += G_tv.grad
     return {k: v.detach() if torch.is_tensor(v) else v for k, v in values.items()}, grad
+
+
+# --- memory: when to tile, and with which tile ------------------------------------------------------------
+
+
+def _largest_box(hw, tile: int, layers) -> tuple[int, int]:
+    """(h, w) of the largest box (by area) of an (H, W) image's tiles."""
+    boxes = [
+        (b[0].stop - b[0].start, b[1].stop - b[1].start) for b in (t.box for t in tiles(hw, tile, layers))
+    ]
+    return max(boxes, key=lambda b: b[0] * b[1])
+
+
+def estimate_bytes(config, content_hw, style_hw, tile: int, device: str = "cpu") -> int:
+    """Estimated peak memory of a run whose J is evaluated in tiles of ``tile`` px (0: untiled).
+
+    ``memory.estimate_bytes`` with the kept activations (and the style image's target pass) of the largest box
+    instead of the whole image's, plus ∂J/∂G accumulated over the tiles; the image-sized tensors (G, C, the
+    optimizer's history, frames) stay. One tile covering the image is the untiled run.
+    """
+    C_hw, S_hw = memory.image_hw(content_hw), memory.image_hw(style_hw)
+    untiled = memory.estimate_bytes(config, C_hw, S_hw, str(device))
+    if tile <= 0 or len(tiles(C_hw, tile, config.layers)) == 1:
+        return untiled
+    box = _largest_box(C_hw, tile, config.layers)
+    S_box = _largest_box(S_hw, tile, config.layers)
+    swap = memory.activation_bytes(config, box, str(device)) - memory.activation_bytes(
+        config, C_hw, str(device)
+    )
+    swap += memory.targets_bytes(config, C_hw, S_box) - memory.targets_bytes(config, C_hw, S_hw)
+    grad = 3 * C_hw[0] * C_hw[1] * 4  # ∂J/∂G, float32
+    return int(untiled + memory.K * swap + grad)
+
+
+def _tile_choices(hw, layers) -> list[int]:
+    """Core sides worth trying, largest first: each gives a different number of tiles."""
+    _, grid = halo_and_grid(layers)
+    out, seen = [], set()
+    for side in range(max(hw) // grid * grid, 0, -grid):
+        n = len(tiles(hw, side, layers))
+        if n > 1 and n not in seen:
+            seen.add(n)
+            out.append(side)
+        if n > 64:
+            break
+    return out
+
+
+def choose_tile(config, content_hw, style_hw, device="cpu", available: int | None = None) -> int:
+    """The tile side a run at these sizes evaluates J with; 0 means untiled.
+
+    ``config.tile`` −1: 0; N ≥ 1: N (0 when one tile covers the image). 0 (auto): 0 when the untiled
+    estimate fits in ``memory.SAFETY`` × ``available`` (default: ``memory.available_bytes(device)``; unknown
+    counts as fitting), else the largest tile (the fewest boxes) whose estimate fits, else 0 (no tile helps:
+    ``check_fits`` then refuses the run).
+    """
+    C_hw, S_hw = memory.image_hw(content_hw), memory.image_hw(style_hw)
+    if config.tile == -1:
+        return 0
+    if config.tile > 0:
+        return config.tile if len(tiles(C_hw, config.tile, config.layers)) > 1 else 0
+    if available is None:
+        available = memory.available_bytes(device)
+    budget = None if available is None else memory.SAFETY * available
+    if budget is None or memory.estimate_bytes(config, C_hw, S_hw, str(device)) <= budget:
+        return 0
+    choices = _tile_choices(C_hw, config.layers)
+    for side in choices:
+        if estimate_bytes(config, C_hw, S_hw, side, device) <= budget:
+            return side
+    return 0
+
+
+def check_fits(
+    config,
+    content_shape,
+    style_shape,
+    device="cpu",
+    names: tuple[str, str] = ("the content image", "the style image"),
+    available: int | None = None,
+    source_shapes=None,
+) -> int:
+    """``memory.check_fits`` for a run that may be tiled: return the tile side (0: untiled), or refuse the run.
+
+    Raises ``memory.TooSmallError`` for an image too thin for the layers, and ``memory.TooLargeError`` when
+    the run does not fit: untiled and in no tiles (``memory.check_fits``'s message, which names the largest size
+    that fits untiled), or in the tiles that ``config.tile`` forces.
+    """
+    C_hw, S_hw = memory.image_hw(content_shape), memory.image_hw(style_shape)
+    if available is None:
+        available = memory.available_bytes(device)
+    tile = choose_tile(config, C_hw, S_hw, device, available)
+    if tile == 0:
+        memory.check_fits(
+            config, C_hw, S_hw, device, names=names, available=available, source_shapes=source_shapes
+        )
+        return 0
+    memory.check_min_side(config, C_hw, S_hw, names=names, source_shapes=source_shapes)
+    need = estimate_bytes(config, C_hw, S_hw, tile, device)
+    if available is None or need <= memory.SAFETY * available:
+        return tile
+    keeps = "Adam keeps" if config.optimizer == "adam" else f"L-BFGS with {config.history_size} pairs keeps"
+    copies = 3 if config.optimizer == "adam" else 2 * config.history_size + 5
+    raise memory.TooLargeError(
+        f"a run at size {config.size} ({C_hw[0]}x{C_hw[1]} pixels) needs about {memory.format_gib(need)} of "
+        f"memory even in tiles of {tile} px but only {memory.format_gib(available)} is free on {device} "
+        f"({keeps} {copies} image-sized tensors); use a smaller size"
+        + ("" if config.optimizer == "adam" else ", optimizer='adam' or a smaller history_size")
+    )

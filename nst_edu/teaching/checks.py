@@ -24,6 +24,7 @@ Writing a new check: build inputs with ``_randn``, call the learner's function w
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..core import costs
+from ..core import colour, costs, masks
 
 __all__ = [
     "CheckResult",
@@ -1175,7 +1176,8 @@ def _two_steps(model, C: Tensor, G0: Tensor, a_C, grams_S, config) -> str:
 
     with torch.no_grad():
         objective = Objective(model, C, C, config)  # its own targets are replaced by the learner's
-    objective.a_C, objective.grams_S = a_C, dict(grams_S)
+    objective.a_C = a_C
+    objective.terms = tuple(dataclasses.replace(t, target=grams_S[t.layer]) for t in objective.terms)
     G = G0.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([G], lr=config.lr)
     for k in (1, 2):
@@ -1239,3 +1241,229 @@ def check_closure_step(fn, seed: int = 0) -> CheckResult:
         )
 
     return _check("closure_step", body)
+
+
+# --------------------------------------------------------------------------------------------------
+# Colour and regions (issue 11): luminance, guided Gram matrices
+# --------------------------------------------------------------------------------------------------
+
+__all__ += ["check_luminance", "check_guided_gram"]
+
+_BT601 = (0.299, 0.587, 0.114)  # NTSC / BT.601 luma: YIQ's Y
+_BT709 = (0.2126, 0.7152, 0.0722)  # HDTV / BT.709 luma: another standard's weights
+_IQ = ((0.595716, -0.274453, -0.321263), (0.211456, -0.522591, 0.311135))  # YIQ's I and Q rows
+_IQ_ATOL = 2e-3  # the textbook's rounded I, Q rows (0.596, -0.274, -0.322; 0.211, -0.523, 0.312) pass
+
+
+def _weighted(x: Tensor, w) -> Tensor:
+    """Σ_c w_c x[0, c] in float64, written out channel by channel: (1, 3, H, W) -> (H, W)."""
+    x = x.detach().double()
+    return w[0] * x[0, 0] + w[1] * x[0, 1] + w[2] * x[0, 2]
+
+
+def check_luminance(fn, seed: int = 0) -> CheckResult:
+    r"""Grade ``fn(x) -> Y`` (or ``-> YIQ``): the luminance of an RGB image in [0, 1], channels first.
+
+    $$Y = 0.299 R + 0.587 G + 0.114 B$$ (NTSC/BT.601, YIQ's Y). ``x`` is (1, 3, H, W); ``fn`` returns Y as
+    (1, 1, H, W), (1, H, W) or (H, W), or all of YIQ as (1, 3, H, W) (then I and Q are graded too:
+    $I = 0.596 R - 0.274 G - 0.322 B$, $Q = 0.211 R - 0.523 G + 0.312 B$). The first image is 3 pixels wide,
+    so code written for channels-last (H, W, 3) arrays runs on it, and shows its mistake.
+    """
+
+    def body() -> str:
+        gen = torch.Generator().manual_seed(seed)
+        for shape in ((1, 3, 4, 3), (1, 3, 5, 7)):
+            _, _, H, W = shape
+            x = torch.rand(*shape, generator=gen)  # (1, 3, H, W) in [0, 1]
+            x[0, :, 0, 0] = 0.5  # one grey pixel: its Y is its grey level
+            Y = _weighted(x, _BT601)  # (H, W)
+            package = colour.rgb_to_yiq(x.double())[0, 0]
+            if not torch.allclose(package, Y, rtol=1e-12, atol=1e-12):
+                raise RuntimeError(
+                    "nst_edu.teaching.checks: colour.rgb_to_yiq disagrees with Y = 0.299 R + 0.587 G + 0.114 B; "
+                    "please report this bug."
+                )
+            x_in = x.clone()
+            out = _tensor(fn, _call(fn, x_in), "the luminance Y (or YIQ)")
+            if not torch.equal(x_in, x):
+                _wrong(f"{_name(fn)} changed x in place; compute on a new tensor.")
+            got = out.detach().double()
+            setting = f"x of shape {shape}"
+            as_channels_last = (
+                x.detach().double()[0] @ torch.tensor(_BT601, dtype=torch.float64) if W == 3 else None
+            )
+            if as_channels_last is not None and got.numel() == as_channels_last.numel():
+                if torch.allclose(got.reshape(-1), as_channels_last.reshape(-1), rtol=RTOL, atol=1e-6):
+                    _wrong(
+                        f"on {setting} your code weighted the LAST axis (the width, 3 pixels here) as if x were "
+                        f"channels-last (H, W, 3); x is channels-first (1, 3, H, W): weight x[:, 0], x[:, 1], x[:, 2]."
+                    )
+            scrambled = x.detach().double().reshape(-1, 3) @ torch.tensor(
+                _BT601, dtype=torch.float64
+            )  # (H*W,)
+            if got.numel() == H * W and torch.allclose(got.reshape(-1), scrambled, rtol=RTOL, atol=1e-6):
+                _wrong(
+                    f"on {setting} the pixels were read as x.reshape(-1, 3), as if x were channels-last (H, W, 3); "
+                    f"x is channels-first (1, 3, H, W), so each row of 3 mixes pixels of one channel: weight "
+                    f"x[:, 0], x[:, 1], x[:, 2]."
+                )
+            yiq = got.dim() == 4 and tuple(got.shape) == (1, 3, H, W)
+            if yiq:
+                got_Y = got[0, 0]
+            elif tuple(got.shape) in ((1, 1, H, W), (1, H, W), (H, W)):
+                got_Y = got.reshape(H, W)
+            else:
+                _wrong(
+                    f"for {setting}, expected Y of shape (1, 1, H, W) = {(1, 1, H, W)} (or (H, W), or YIQ "
+                    f"(1, 3, H, W)), got {_shape(out)}; x is channels-first: its channels are x[:, 0], x[:, 1], "
+                    f"x[:, 2]."
+                )
+            if not torch.allclose(got_Y, Y, rtol=1e-5, atol=1e-6):
+                known = {
+                    "these are the BT.709 (HDTV) weights 0.2126, 0.7152, 0.0722; YIQ's Y uses NTSC's (BT.601) "
+                    "0.299, 0.587, 0.114": _weighted(x, _BT709),
+                    "that is the plain mean of R, G and B; luminance weights the channels, 0.299 R + 0.587 G + "
+                    "0.114 B (green looks brightest, blue darkest)": _weighted(x, (1 / 3, 1 / 3, 1 / 3)),
+                    "the values are 255 times too large: the images are in [0, 1], so is their luminance "
+                    "(do not scale to 0–255)": Y * 255,
+                    "the weights are in BGR order (0.114 R + 0.587 G + 0.299 B); x is RGB": _weighted(
+                        x, _BT601[::-1]
+                    ),
+                    "that is the BT.709 weights on 0–255 values; use 0.299, 0.587, 0.114 on [0, 1]": _weighted(
+                        x, _BT709
+                    )
+                    * 255,
+                }
+                for mistake, value in known.items():
+                    if torch.allclose(got_Y, value, rtol=1e-4, atol=1e-5):
+                        _wrong(f"{mistake} ({setting}).")
+                _wrong(
+                    f"for {setting}, Y differs from 0.299 R + 0.587 G + 0.114 B by up to "
+                    f"{_g(float((got_Y - Y).abs().max()))}."
+                )
+            if yiq:
+                for k, name in ((1, "I"), (2, "Q")):
+                    expected = _weighted(x, _IQ[k - 1])
+                    if not torch.allclose(got[0, k], expected, rtol=0, atol=_IQ_ATOL):
+                        _wrong(
+                            f"Y is right but {name} (channel {k}) differs from the YIQ row {_IQ[k - 1]} by up to "
+                            f"{_g(float((got[0, k] - expected).abs().max()))} ({setting}); a grey pixel must have "
+                            f"I = Q = 0."
+                        )
+        return "Y = 0.299 R + 0.587 G + 0.114 B on channels-first images in [0, 1]."
+
+    return _check("luminance", body)
+
+
+def _block_mean(mask: Tensor, n_H: int, n_W: int) -> Tensor:
+    """The mask at a layer of n_H × n_W positions: each position's d × d block of pixels averaged, in loops."""
+    H, W = mask.shape
+    dh, dw = H // n_H, W // n_W
+    m = torch.empty(n_H, n_W, dtype=torch.float64)
+    for p in range(n_H):
+        for q in range(n_W):
+            m[p, q] = mask[p * dh : (p + 1) * dh, q * dw : (q + 1) * dw].double().mean()
+    return m  # (n_H, n_W)
+
+
+def _guided(a: Tensor, m: Tensor, norm: str = "area", both: bool = True, unroll=_unrolled) -> Tensor:
+    """M / Σ m² · (A m)(A m)ᵀ in float64, and the variants learners write (by ``norm`` and ``both``)."""
+    A = unroll(a)  # (n_C, M)
+    w = m.reshape(-1).double()  # (M,)
+    M = w.numel()
+    left, right = A * w, (A * w if both else A)  # (n_C, M) each
+    G = torch.einsum("ik,jk->ij", left, right)  # (n_C, n_C)
+    scale = {"area": M / float((w**2).sum()), "plain area": M / float(w.sum()), "none": 1.0, "M": 1 / M}
+    scale["area only"] = 1 / float((w**2).sum())
+    return G * scale[norm]
+
+
+def check_guided_gram(fn, seed: int = 0) -> CheckResult:
+    r"""Grade ``fn(a, mask) -> G_gram``: the guided Gram matrix of one region (Gatys et al. 2017).
+
+    $$G^{(m)}_{gram} = \frac{M}{\sum_k m_k^2} (A \odot m)(A \odot m)^T$$
+
+    ``a`` (1, n_C, n_H, n_W) is a layer's activation; ``mask`` (H, W) the region at the image's size, with
+    H = d·n_H, W = d·n_W: resize it to the layer by averaging each position's d × d block (``masks.to_layer``
+    or ``F.adaptive_avg_pool2d``), multiply the unrolled A's column k by m_k, and normalise by the mask's
+    area Σ m² (M = n_H·n_W). The mask is soft (values between 0 and 1), as a resized mask is at its edges.
+    """
+
+    def body() -> str:
+        gen = torch.Generator().manual_seed(seed)
+        for shape, d in (((1, 3, 3, 5), 2), ((1, 4, 4, 2), 4)):
+            _, n_C, n_H, n_W = shape
+            a = _randn(gen, *shape, grad=True)  # (1, n_C, n_H, n_W)
+            mask = torch.rand(n_H * d, n_W * d, generator=gen)  # (H, W), soft
+            mask[: d * n_H // 2] *= 0.2  # an uneven region: the top half weighs less
+            m = _block_mean(mask, n_H, n_W)  # (n_H, n_W)
+            expected = _guided(a.detach(), m)
+            package = costs.guided_gram(a.detach(), masks.to_layer(mask, (n_H, n_W))).double()
+            if not torch.allclose(package, expected, rtol=RTOL):
+                raise RuntimeError(
+                    "nst_edu.teaching.checks: costs.guided_gram disagrees with M / Σ m² (A m)(A m)ᵀ; please "
+                    "report this bug."
+                )
+            setting = f"a of shape {shape}, a soft mask of shape {tuple(mask.shape)}"
+            try:
+                out = _call(fn, a, mask.clone())
+            except _Verdict as verdict:
+                if verdict.message.startswith("✗ your function raised") and "size" in verdict.message:
+                    raise _Verdict(
+                        f"{verdict.message} — on {setting}: resize the mask to a's positions (n_H, n_W) = "
+                        f"{(n_H, n_W)} before weighting A's columns."
+                    ) from None
+                raise
+            out = _tensor(fn, out, "the guided Gram matrix (n_C, n_C)")
+            if tuple(out.shape) != (n_C, n_C):
+                hint = (
+                    " — the activation was not unrolled: reshape the masked a to (n_C, n_H*n_W) before A Aᵀ"
+                    if out.dim() > 2
+                    else ""
+                )
+                _wrong(f"for {setting}, expected shape (n_C, n_C) = {(n_C, n_C)}, got {_shape(out)}{hint}.")
+            if out.grad_fn is None:
+                _wrong(
+                    f"{_name(fn)}'s result carries no gradient with respect to a; use torch operations only (no "
+                    f".numpy(), .detach() or torch.no_grad()), or the style cost could not move G's pixels."
+                )
+            got = out.detach().double()
+            if torch.allclose(got, expected, rtol=RTOL):
+                continue
+            nearest = mask[d // 2 :: d, d // 2 :: d].double()  # (n_H, n_W): one pixel per block
+            swapped = masks.to_layer(mask, (n_W, n_H)).reshape(
+                n_H, n_W
+            )  # resized to (n_W, n_H), then reshaped
+            known = {
+                "not normalised by the mask's area: multiply (A m)(A m)ᵀ by M / Σ_k m_k², as the target "
+                "(S's whole Gram matrix at G's M positions) is": _guided(a.detach(), m, "none"),
+                "that is (A m)(A m)ᵀ / M, normalised by M = n_H·n_W; the region covers only part of the layer: "
+                "normalise by its area, M / Σ_k m_k²": _guided(a.detach(), m, "M"),
+                "that is (A m)(A m)ᵀ / Σ m², the mean over the region; multiply by M = n_H·n_W too, so that it "
+                "compares with a Gram matrix of M positions": _guided(a.detach(), m, "area only"),
+                "the area is Σ m, but the features are weighted twice (A m)(A m)ᵀ, so each position counts m²: "
+                "normalise by Σ_k m_k² (the same for a binary mask, not for a soft one)": _guided(
+                    a.detach(), m, "plain area"
+                ),
+                "only one factor is masked, (A m) Aᵀ: right for a binary mask (m² = m) but not for a soft one; "
+                "weight both, (A m)(A m)ᵀ": _guided(a.detach(), m, both=False),
+                "only one factor is masked, (A m) Aᵀ, normalised by Σ m; weight both factors and normalise by "
+                "Σ m²": _guided(a.detach(), m, "plain area", both=False),
+                "the mask was resized by picking one pixel per position (nearest); average each position's block "
+                "of pixels (masks.to_layer or F.adaptive_avg_pool2d)": _guided(a.detach(), nearest),
+                "the channels are scrambled: the masked activation was reshaped channels-last; unroll with "
+                "a.reshape(n_C, n_H * n_W)": _guided(a.detach(), m, unroll=_channels_last_unroll),
+                f"the mask was resized to (n_W, n_H) = {(n_W, n_H)}, the layer's sides swapped, and then "
+                f"flattened; resize it to a's (n_H, n_W) = {(n_H, n_W)}": _guided(a.detach(), swapped),
+            }
+            for mistake, value in known.items():
+                if torch.allclose(got, value, rtol=RTOL):
+                    _wrong(f"{mistake} ({setting}).")
+            ratio = float((got * expected).sum() / (expected * expected).sum())
+            _wrong(
+                f"for {setting}, the result differs from M / Σ m² · (A m)(A m)ᵀ by up to "
+                f"{_g(float((got - expected).abs().max()))} (best-fit scale {_g(ratio)})."
+            )
+        return "G = M / Σ m² · (A m)(A m)ᵀ, the mask averaged over each position's pixels, with its gradient."
+
+    return _check("guided_gram", body)
