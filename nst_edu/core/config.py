@@ -360,8 +360,9 @@ PRESETS: dict[str, Config] = {
     ),
 }
 # Large images (Gatys et al. 2017, coarse-to-fine): the fast recipe run first at 512 px on the longer side, its
-# result upsampled, then a few steps at full size, which add the fine texture (benchmarks/large_images.py: the
-# float32 J that `fast` reaches in 150 steps at 1024 px, sooner). Below 512 px it is `fast` (no coarse stage).
+# result upsampled, then a few steps at full size, which add the fine texture. It lays out the style's large
+# structures at a quarter of a full-size step's cost; it does not reach a lower J sooner than `fast` at 1024 px
+# (benchmarks/results/large_images.md). Below 512 px it is `fast` (no coarse stage).
 PRESETS["hires"] = PRESETS["fast"].replace(size=1024, coarse_size=512, coarse_steps=100, steps=40)
 
 

@@ -105,15 +105,16 @@ def stage_shapes(config, content_hw, style_hw) -> list[tuple[float, tuple[int, i
     """``[(scale, C's (H, W), S's (H, W))]`` for each stage of the run, as ``transfer.run`` resizes them.
 
     ``content_hw`` and ``style_hw`` are the full-size shapes (after ``load_pair``). A coarse stage gives each
-    image a longer side of ``max(min_side, round(longer · coarse_scale))``.
+    image a longer side of ``max(min_side, round(longer · config.coarse_factor))`` (``coarse_size / size``, or
+    ``coarse_scale``); a coarse factor of 1 is no stage of its own: its steps run at full size.
     """
     C_hw, S_hw = image_hw(content_hw), image_hw(style_hw)
     out = []
-    if config.coarse_steps:
-        m, scale = vgg.min_side(config.layers), config.coarse_scale
+    m, scale = vgg.min_side(config.layers), config.coarse_factor
+    if config.coarse_steps and scale < 1.0:
         coarse = [resized_hw(hw, max(m, round(max(hw) * scale))) for hw in (C_hw, S_hw)]
         out.append((scale, *coarse))
-    if config.steps:
+    if config.steps or (config.coarse_steps and scale >= 1.0):
         out.append((1.0, C_hw, S_hw))
     return out
 
@@ -168,7 +169,7 @@ def check_min_side(
 
     ``config.size`` is the *longer* side, so a thin image (a panorama, a strip) can have a shorter side of a
     few pixels after resizing, and the deepest layer (relu5_1 needs 16 px: 4 poolings halve it) then has no
-    position left. The coarse stage of a run (``coarse_scale``) shrinks the images further. The size the
+    position left. The coarse stage of a run (``coarse_factor``) shrinks the images further. The size the
     message suggests comes from ``source_shapes`` (the images before resizing) when given, else from a
     conservative guess of their aspect ratios.
     """
@@ -179,7 +180,7 @@ def check_min_side(
     m = vgg.min_side(config.layers)
     deepest = max(config.layers, key=vgg.downsampling)
     stage = (
-        f"at the coarse stage (coarse_scale {config.coarse_scale})"
+        f"at the coarse stage (coarse_scale {scale:g})"
         if scale != 1.0
         else f"at size {config.size}"
     )

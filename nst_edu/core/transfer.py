@@ -442,9 +442,15 @@ def run(
     pressing Ctrl-C ends the run after the current step and returns the result so far. ``init_image``
     overrides ``config.init`` (it is resized to the first stage's size).
 
+    Large images: ``config.coarse_steps`` run first at a coarse size (``config.coarse_factor``), their result
+    upsampled for the full-size steps; ``config.tile`` evaluates J and ∂J/∂G tile by tile (``tiling.py``,
+    exact), always (N px), never (-1) or, by default (0), only when the untiled run would not fit in free
+    memory; ``Result.tile`` says which. A run that fits in neither way is refused before any work.
+
     Checkpoints: every ``checkpoint_every`` steps, ``checkpoint(state)`` receives a dict (image, optimizer
     state, history rows, frames, step, config) that ``resume=state`` continues from; a resumed run gives the
-    same image as an uninterrupted one with the same config.
+    same image as an uninterrupted one with the same config, also from the end of the coarse stage (its image is
+    upsampled, its optimizer state left behind, as the uninterrupted run does).
     """
     config = as_config(config)  # a Config, a preset name or None; anything else is refused in one sentence
     sources = style_list(style)
