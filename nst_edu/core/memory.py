@@ -179,11 +179,7 @@ def check_min_side(
     which, scale, (H, W) = bad
     m = vgg.min_side(config.layers)
     deepest = max(config.layers, key=vgg.downsampling)
-    stage = (
-        f"at the coarse stage (coarse_scale {scale:g})"
-        if scale != 1.0
-        else f"at size {config.size}"
-    )
+    stage = f"at the coarse stage (coarse_scale {scale:g})" if scale != 1.0 else f"at size {config.size}"
     aspects = source_shapes or (_conservative(content_hw), _conservative(style_hw))
     fix = smallest_size_that_works(config, *aspects)
     todo = f"use a size of at least {fix} px" if fix is not None else "crop it to a less elongated shape"
