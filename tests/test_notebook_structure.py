@@ -20,8 +20,8 @@ def _code(path):
     return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
 
 
-def test_lessons_are_numbered_00_to_07_without_gaps():
-    assert [p.name[:2] for p in LESSONS] == [f"{k:02d}" for k in range(8)]
+def test_lessons_are_numbered_00_to_08_without_gaps():
+    assert [p.name[:2] for p in LESSONS] == [f"{k:02d}" for k in range(9)]
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
