@@ -337,28 +337,22 @@ PRESETS: dict[str, Config] = {
         steps=300,
         init="white",
     ),
-    # Best time-to-quality found by benchmarks/ (see benchmarks/results/time_to_quality.md): the gatys
-    # objective (same layers, α, β) reached sooner by speed knobs only: start from the content image in the
-    # style's colours (per-channel mean/std of S), bfloat16 with channels-last where the hardware runs bfloat16
-    # natively (precision="auto": float32 elsewhere, where emulated bfloat16 is many times slower), and
-    # L-BFGS with 50 pairs and H₀ = γ (I + Σ 2×2/4×4/8×8 block means), which
-    # takes larger steps on the low frequencies that plain γ I leaves to a long tail (optim.py). No coarse
-    # stage: with the preconditioner it cost more steps than it saved.
-    "fast": Config(
-        content_layer="relu4_2",
-        style_layers=GATYS_STYLE_LAYERS,
-        alpha=1.0,
-        beta=1e-4,
-        optimizer="lbfgs",
-        lr=1.0,
-        steps=150,
-        init="content-colour",
-        precision="auto",
-        channels_last=True,
-        history_size=50,
-        precondition=1.0,
-    ),
 }
+# Best time-to-quality found by benchmarks/ (see benchmarks/results/time_to_quality.md): the gatys
+# objective (same layers, α, β) reached sooner by speed knobs only: start from the content image in the
+# style's colours (per-channel mean/std of S), bfloat16 with channels-last where the hardware runs bfloat16
+# natively (precision="auto": float32 elsewhere, where emulated bfloat16 is many times slower), and
+# L-BFGS with 50 pairs and H₀ = γ (I + Σ 2×2/4×4/8×8 block means), which
+# takes larger steps on the low frequencies that plain γ I leaves to a long tail (optim.py). No coarse
+# stage: with the preconditioner it cost more steps than it saved.
+PRESETS["fast"] = PRESETS["gatys"].replace(
+    steps=150,
+    init="content-colour",
+    precision="auto",
+    channels_last=True,
+    history_size=50,
+    precondition=1.0,
+)
 # Large images (Gatys et al. 2017, coarse-to-fine): the fast recipe run first at 512 px on the longer side, its
 # result upsampled, then a few steps at full size, which add the fine texture. It lays out the style's large
 # structures at a quarter of a full-size step's cost; it does not reach a lower J sooner than `fast` at 1024 px
