@@ -654,7 +654,7 @@ def _main(args, phase: dict) -> int:
             # Before any image is resized: a size far too large is refused here, not by the allocator.
             C_hw = memory.resized_hw(C0.shape, config.size)
             S_hw = memory.resized_hw(S0.shape, max(1, round(config.size * config.style_scale)))
-            tiling.check_fits(config, C_hw, S_hw, device, names, source_shapes=(C0.shape, S0.shape))
+            tiling.check_fits(config, C_hw, S_hw, device, names=names, source_shapes=(C0.shape, S0.shape))
         if args.size == "auto":
             largest = memory.largest_size_that_fits(config, C0.shape, S0.shape, device)
             if largest is None:
@@ -673,7 +673,9 @@ def _main(args, phase: dict) -> int:
         Ss = transfer.load_styles([_source(name, S) for name, S in zip(styles, S0s)], config)
         S = Ss[k]
         # Tiles (when the whole image does not fit, or --tile N) or a refusal naming a size that fits.
-        tile = tiling.check_fits(config, C.shape, S.shape, device, names, source_shapes=(C0.shape, S0.shape))
+        tile = tiling.check_fits(
+            config, C.shape, S.shape, device, names=names, source_shapes=(C0.shape, S0.shape)
+        )
         region_masks = None
         if mask_files:
             region_masks = [masks.load_mask(path, f"the mask {path!r}") for path in mask_files]

@@ -463,15 +463,11 @@ def choose_tile(config, content_hw, style_hw, device="cpu", available: int | Non
 
 
 def check_fits(
-    config,
-    content_shape,
-    style_shape,
-    device="cpu",
-    names: tuple[str, str] = ("the content image", "the style image"),
-    available: int | None = None,
-    source_shapes=None,
+    config, content_shape, style_shape, device="cpu", available: int | None = None, **naming
 ) -> int:
     """``memory.check_fits`` for a run that may be tiled: return the tile side (0: untiled), or refuse the run.
+
+    ``naming``: ``names`` and ``source_shapes``, passed on to ``memory.check_fits`` for its messages.
 
     Raises ``memory.TooSmallError`` for an image too thin for the layers, and ``memory.TooLargeError`` when
     the run does not fit: untiled and in no tiles (``memory.check_fits``'s message, which names the largest size
@@ -482,11 +478,9 @@ def check_fits(
         available = memory.available_bytes(device)
     tile = choose_tile(config, C_hw, S_hw, device, available)
     if tile == 0:
-        memory.check_fits(
-            config, C_hw, S_hw, device, names=names, available=available, source_shapes=source_shapes
-        )
+        memory.check_fits(config, C_hw, S_hw, device, available=available, **naming)
         return 0
-    memory.check_min_side(config, C_hw, S_hw, names=names, source_shapes=source_shapes)
+    memory.check_min_side(config, C_hw, S_hw, **naming)
     need = estimate_bytes(config, C_hw, S_hw, tile, device)
     if available is None or need <= memory.SAFETY * available:
         return tile
