@@ -62,6 +62,7 @@ __all__ = [
     "receptive_radius",
     "tiled_features",
     "tiled_grams",
+    "tiled_style_targets",
     "tiled_targets",
     "tiled_value",
     "tiled_value_and_grad",
@@ -218,22 +219,30 @@ def tiled_features(features: Features, x: Tensor, layers: Iterable[str], tile: i
 def tiled_targets(
     features: Features, C: Tensor, S: Tensor, config, tile: int
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    r"""The targets of ``transfer.Objective`` tile by tile: a_C and each style layer's rescaled Gram matrix of S.
-
-    $$\tilde G^{(S)}_{gram} = \frac{M_G}{M_S} \sum_{cores} A_{S,core} A_{S,core}^T$$
-    (``costs.rescaled_gram`` of the whole a_S, whose Gram matrix is the sum over the cores).
+    """The targets of ``transfer.Objective`` tile by tile: a_C and each style layer's rescaled Gram matrix of S.
 
     Shapes: C: (1, 3, H, W), S: (1, 3, H_S, W_S) -> (a_C: (1, n_C, n_H, n_W) float32, {layer: (n_C, n_C)})
     """
     layer = config.content_layer
     a_C = tiled_features(features, C, [layer], tile)[layer]  # (1, n_C, n_H, n_W)
+    return a_C, tiled_style_targets(features, S, tuple(C.shape[-2:]), config, tile)
+
+
+def tiled_style_targets(features: Features, S: Tensor, hw, config, tile: int) -> dict[str, Tensor]:
+    r"""Each style layer's Gram matrix of S, tile by tile, rescaled to a G of ``hw`` = (H, W) pixels.
+
+    $$\tilde G^{(S)}_{gram} = \frac{M_G}{M_S} \sum_{cores} A_{S,core} A_{S,core}^T$$
+    (``costs.rescaled_gram`` of the whole a_S, whose Gram matrix is the sum over the cores).
+
+    Shapes: S: (1, 3, H_S, W_S) -> {layer: (n_C, n_C)}
+    """
     names = [name for name, _ in config.style_layers]
     grams = tiled_grams(features, S, names, tile)  # {l: A_S A_Sᵀ (n_C, n_C)}
     targets = {}
     for name in names:
-        (_, M_G), (_, M_S) = _layer_sizes(name, C.shape[-2:]), _layer_sizes(name, S.shape[-2:])
+        (_, M_G), (_, M_S) = _layer_sizes(name, hw), _layer_sizes(name, S.shape[-2:])
         targets[name] = grams[name] * (M_G / M_S)  # (n_C, n_C): S's Gram matrix as if S had G's M_G positions
-    return a_C, targets
+    return targets
 
 
 # --- the style terms --------------------------------------------------------------------------------------

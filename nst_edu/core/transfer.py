@@ -325,28 +325,28 @@ class Objective:
         layer_hw = {
             layer: vgg.layer_shape(layer, C.shape)[1:] for layer in self.style_weights
         }  # G's (n_H, n_W)
-        grams = []
         with torch.no_grad():
-            for k, S_s in enumerate(styles):
-                if (
-                    tile > 0
-                ):  # images too large for one pass: the same targets, tile by tile (memory of one tile)
-                    a_C, G_S = tiling.tiled_targets(self.features, C, S_s, config, tile)
-                else:
-                    a_C, G_S = self._targets(C if k == 0 else None, S_s, layer_hw)
-                self.a_C = a_C if k == 0 else self.a_C  # (1, n_C, n_H, n_W)
-                grams.append(G_S)  # {layer: (n_C, n_C)}
+            self.a_C = self._content_target(C, tile)  # (1, n_C, n_H, n_W)
+            grams = [
+                self._style_targets(S_s, C.shape[-2:], layer_hw, tile) for S_s in styles
+            ]  # [{layer: (n_C, n_C)}]
         self.terms = style_terms(config, grams, shares, masks, layer_hw)
 
-    def _targets(self, C, S, layer_hw) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
-        """a_C at the content layer (when C is given) and S's Gram matrices rescaled to G's positions."""
-        a_C = None
-        if C is not None:
-            a_C = self.features(C, [self.config.content_layer])[self.config.content_layer].float()
+    def _content_target(self, C, tile: int) -> torch.Tensor:
+        """a_C at the content layer, float32; tile by tile for images too large for one pass."""
+        layer = self.config.content_layer
+        if tile > 0:
+            return tiling.tiled_features(self.features, C, [layer], tile)[layer]
+        return self.features(C, [layer])[layer].float()
+
+    def _style_targets(self, S, hw, layer_hw, tile: int) -> dict[str, torch.Tensor]:
+        """S's Gram matrices rescaled to the positions of a G of ``hw`` = C's (H, W); tile by tile when ``tile``."""
+        if tile > 0:
+            return tiling.tiled_style_targets(self.features, S, hw, self.config, tile)
         a_S = self.features(S, list(self.style_weights))
         # S may differ in size from G (which has C's size): each target is S's Gram matrix as if S had G's
         # M_G = n_H·n_W positions at that layer.
-        return a_C, {
+        return {
             layer: costs.rescaled_gram(a, M_G=layer_hw[layer][0] * layer_hw[layer][1])
             for layer, a in a_S.items()
         }  # {layer: (n_C, n_C)}
