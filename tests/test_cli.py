@@ -21,6 +21,7 @@ from nst_edu.core import checkpoint, images, memory, transfer, vgg
 from nst_edu.core.config import Config, preset
 from nst_edu.output import animation
 
+CAT_SWIRLS = ("--content", "chelsea", "--style", "swirls")
 TINY = ["--size", "64", "--steps", "3", "--coarse-steps", "0", "--quiet"]
 
 
@@ -237,10 +238,7 @@ def test_torchvision_weights_offline(tmp_path, capsys, monkeypatch, fresh_weight
     assert_one_line_error(
         *nst(
             capsys,
-            "--content",
-            "chelsea",
-            "--style",
-            "swirls",
+            *CAT_SWIRLS,
             "--out",
             tmp_path / "o",
             *TINY,
@@ -362,10 +360,7 @@ def test_failed_png_write_keeps_the_previous_result(tmp_path, capsys, monkeypatc
     _fail_after_some_bytes(monkeypatch, Image.Image, "save", lambda img, fp: True)
     code, out, err = nst(
         capsys,
-        "--content",
-        "chelsea",
-        "--style",
-        "swirls",
+        *CAT_SWIRLS,
         "--out",
         tmp_path,
         *TINY,
@@ -397,10 +392,7 @@ def test_failed_gif_write_keeps_the_previous_gif(tmp_path, capsys, monkeypatch, 
     monkeypatch.setattr(animation.fileio, "atomic_write_bytes", half)
     code, _, err = nst(
         capsys,
-        "--content",
-        "chelsea",
-        "--style",
-        "swirls",
+        *CAT_SWIRLS,
         "--out",
         tmp_path,
         *TINY,
@@ -457,10 +449,7 @@ def test_too_large_for_memory_names_the_largest_size(tmp_path, capsys, monkeypat
     line = assert_one_line_error(
         *nst(
             capsys,
-            "--content",
-            "chelsea",
-            "--style",
-            "swirls",
+            *CAT_SWIRLS,
             "--out",
             tmp_path / "o",
             *TINY,
@@ -481,10 +470,7 @@ def test_nothing_fits(tmp_path, capsys, monkeypatch):
     assert_one_line_error(
         *nst(
             capsys,
-            "--content",
-            "chelsea",
-            "--style",
-            "swirls",
+            *CAT_SWIRLS,
             "--out",
             tmp_path / "o",
             *TINY,
@@ -500,10 +486,7 @@ def test_size_auto_picks_the_largest_that_fits(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda device: _available_for(72, config))
     code, _, err = nst(
         capsys,
-        "--content",
-        "chelsea",
-        "--style",
-        "swirls",
+        *CAT_SWIRLS,
         "--out",
         tmp_path,
         *TINY,
@@ -546,10 +529,7 @@ def test_non_finite_cost_saves_the_last_good_image_and_exits_1(tmp_path, capsys)
     # α = 1e35: the content cost (0 at the start from C, ~1e4 after one L-BFGS step) times α overflows float32.
     code, out, err = nst(
         capsys,
-        "--content",
-        "chelsea",
-        "--style",
-        "swirls",
+        *CAT_SWIRLS,
         "--out",
         tmp_path,
         *TINY,
@@ -752,10 +732,7 @@ def test_device_cuda_without_a_gpu(tmp_path, capsys, monkeypatch):
     assert_one_line_error(
         *nst(
             capsys,
-            "--content",
-            "chelsea",
-            "--style",
-            "swirls",
+            *CAT_SWIRLS,
             "--out",
             tmp_path / "o",
             *TINY,
@@ -776,10 +753,7 @@ def test_size_far_too_large_never_reaches_the_allocator(tmp_path, capsys, monkey
     line = assert_one_line_error(
         *nst(
             capsys,
-            "--content",
-            "chelsea",
-            "--style",
-            "swirls",
+            *CAT_SWIRLS,
             "--out",
             tmp_path / "o",
             "--size",
