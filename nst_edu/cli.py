@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Samples: content photos chelsea, astronaut, coffee…; styles stained_glass, swirls… "
         "(nst-edu --list-samples). Example: nst-edu --content chelsea --style swirls --out out/. "
         "Exit codes: 0 done, 1 stopped on a NaN/infinite cost (last good image saved), 2 bad input, "
-        "130 interrupted with Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (result so far saved).",
+        "130 interrupted with Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (result so far saved). "
+        "Many runs: nst-edu sweep --help, nst-edu batch --help.",
     )
     p.add_argument("--content", help="content image: a path, an http(s) URL or a sample name")
     p.add_argument(
@@ -382,6 +383,10 @@ def _how(signum: int | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] in (["sweep"], ["batch"]):  # many runs, on Dask
+        from .sweep_cli import main as sweep_main
+
+        return sweep_main(list(sys.argv[1:] if argv is None else argv))
     # phase: "checks" (nothing written yet), "run" (the optimization), "stopping" (a signal stopped it),
     # "save" (writing the outputs); lock: the --out folder's FolderLock; made: folders this run created.
     state = {"phase": "checks", "signal": None, "lock": None, "made": []}

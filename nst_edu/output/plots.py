@@ -1,4 +1,4 @@
-"""Figures: loss curves, image grids, Gram-matrix heatmaps and feature maps.
+"""Figures: loss curves, image grids, Gram-matrix heatmaps, feature maps and a sweep's grid of results.
 
 What it is: functions that take tensors or a ``transfer.History`` and return a ``matplotlib.figure.Figure``
 (built without pyplot, so nothing is shown twice in a notebook and nothing leaks in a loop), plus
@@ -142,6 +142,65 @@ def feature_maps(
         ax.set_title(f"{title} ch {c}".strip(), fontsize=9)
         ax.axis("off")
     return fig
+
+
+def sweep_grid(table, cols: str, rows: str | None = None, size: float = 2.5) -> Figure:
+    """A sweep's results (``sweep.sweep``'s table: a DataFrame or a list of row dicts) as a labelled grid.
+
+    One column per value of the table's column ``cols`` (e.g. ``"beta"``), one row per value of ``rows``
+    (default: the content, when the table has several), each cell the run's ``result.png`` read from its
+    ``folder``; a run without a result (failed, interrupted) is a grey cell saying so.
+    """
+    records = table.to_dict("records") if hasattr(table, "to_dict") else [dict(r) for r in table]
+    if not records:
+        raise ValueError("sweep_grid needs a table with at least one run")
+    missing = [c for c in (cols, rows or "content") if c not in records[0]]
+    if missing:
+        raise ValueError(f"the table has no column {missing[0]!r}; its columns are {', '.join(records[0])}")
+    rows = rows or ("content" if len({r["content"] for r in records}) > 1 else None)
+    col_values = list(dict.fromkeys(r[cols] for r in records))
+    row_values = list(dict.fromkeys(r[rows] for r in records)) if rows else [None]
+    cells: dict = {}
+    for r in records:
+        key = (r[rows] if rows else None, r[cols])
+        if key in cells:
+            raise ValueError(
+                f"two runs fall in one cell ({rows or 'one row'}, {cols} = {r[cols]}); choose rows and cols "
+                f"that tell the runs apart, or filter the table first"
+            )
+        cells[key] = r
+    fig = Figure(figsize=(size * len(col_values), size * len(row_values) * 1.05), layout="constrained")
+    for i, row_value in enumerate(row_values):
+        for j, col_value in enumerate(col_values):
+            ax = fig.add_subplot(len(row_values), len(col_values), i * len(col_values) + j + 1)
+            _sweep_cell(ax, cells.get((row_value, col_value)))
+            if i == 0:
+                ax.set_title(f"{cols} = {_short(col_value)}", fontsize=10)
+            if j == 0 and rows:
+                ax.set_ylabel(f"{rows} = {_short(row_value)}", fontsize=10)
+    return fig
+
+
+def _sweep_cell(ax, record) -> None:
+    """One run's result.png in ``ax``, or a grey square with its status when it has none."""
+    path = Path(record["folder"]) / "result.png" if record is not None else None
+    if path is not None and path.is_file() and record.get("status") not in ("failed", "interrupted"):
+        from PIL import Image
+
+        with Image.open(path) as img:
+            ax.imshow(np.asarray(img.convert("RGB")))
+    else:
+        ax.imshow(np.full((8, 8, 3), 0.85))
+        ax.text(3.5, 3.5, record["status"] if record is not None else "no run", ha="center", va="center")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _short(value) -> str:
+    """A cell label: a number as %g, a path as its file name."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return Path(value).name if isinstance(value, str) and "/" in value else str(value)
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
