@@ -115,6 +115,7 @@ def _sources(items, what: str) -> list[Source]:
 
 
 def _expand(item: str, what: str) -> list[Source]:
+    """A folder's files (not hidden) or a glob's matches, sorted; else the one file, URL or sample."""
     path = Path(item).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -444,7 +445,7 @@ def sweep(
     finally:
         lock.release()
     if table.attrs["stopped"] and progress:
-        print(f"nst-edu sweep: {continue_hint(table)}", file=sys.stderr)
+        print(f"nst-edu sweep: {continue_hint(table)}.", file=sys.stderr)
     return table
 
 
