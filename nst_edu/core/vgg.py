@@ -12,6 +12,16 @@ at the deepest layer asked for. Layer names follow the paper: ``conv1_1`` … ``
   message naming ``"caffe"``). Preprocessing: ImageNet mean/std normalization.
 - ``"random"``: seeded He initialization, for tests and for the lesson "why pretrained features matter".
 
+``normalized=True`` gives the network of Gatys, Ecker & Bethge (2016, Section 2): each conv filter's weights
+and bias divided so that its mean ReLU activation over a fixed reference set of images and positions is 1.
+For a ReLU network without normalisation layers this divides each filter's features by a constant
+c_l[f] and changes nothing else (ReLU, max and average pooling all commute with a positive per-channel
+scale). Without it, the deep layers' activations are tens of times the first layer's, and since a layer's
+style cost grows with the fourth power of its activations, equal λ_l would mean "relu4_1 only". The
+constants are data: for ``"caffe"`` they ship with the package (``data/``, checksummed, regenerated bit
+for bit by ``tools/vgg_norm_constants.py``); for the other sources they are computed the same way on first
+use.
+
 What it is not: no classifier head, no training, no costs (see ``costs.py``).
 """
 
@@ -23,8 +33,12 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
+
+from . import samples
 
 WEIGHT_SOURCES = ("caffe", "torchvision", "random")
 POOLINGS = ("max", "avg")
@@ -236,6 +250,127 @@ def random_state(seed: int = 0) -> dict[str, torch.Tensor]:
     return state
 
 
+# --- the paper's normalisation ---------------------------------------------------------------------------
+
+# The reference set: every bundled photo and painted style, longer side REFERENCE_SIDE px (resized by PIL on
+# uint8 pixels, which is exact integer arithmetic on every CPU), each image weighing the same in the mean.
+REFERENCE_IMAGES = ("chelsea", "astronaut", "coffee", "rocket", "camera", "stained_glass", "swirls", "waves")
+REFERENCE_SIDE = 224
+DATA = Path(__file__).resolve().parent / "data"
+# sha256 of each shipped constants file: float32, little-endian, conv1_1's filters first (CONV_LAYERS order).
+NORM_FILES = {
+    ("caffe", "max"): (
+        "vgg19_caffe_max_mean_activations.f32",
+        "b5c34dbd4251ac87d3492828ad0932f137747165c7ae961b3c7374a2ee40f86f",
+    ),
+    ("caffe", "avg"): (
+        "vgg19_caffe_avg_mean_activations.f32",
+        "c2d355d59a23889efeb903c45663cfbd09cc1b0ff932203e61be88c1c5bbdb3f",
+    ),
+}
+
+
+def reference_images() -> list[torch.Tensor]:
+    """The reference set as float64 RGB tensors in [0, 1], each (1, 3, H, W) with max(H, W) = REFERENCE_SIDE."""
+    out = []
+    for name in REFERENCE_IMAGES:
+        pixels = samples.sample_array(name)  # (H, W, 3) or (H, W) uint8, the sample's own size
+        h, w = pixels.shape[:2]
+        scale = REFERENCE_SIDE / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        small = np.asarray(Image.fromarray(pixels).convert("RGB").resize(size, Image.Resampling.LANCZOS))
+        out.append(
+            torch.from_numpy(small.astype(np.float64) / 255.0).permute(2, 0, 1)[None]
+        )  # (1, 3, H', W')
+    return out
+
+
+@torch.no_grad()
+def mean_activations(
+    state: Mapping[str, torch.Tensor], weights: str, pooling: str = "max", images: list | None = None
+) -> dict[str, torch.Tensor]:
+    r"""c_l[f]: each conv filter's mean ReLU activation of the network ``state`` over the reference set
+    (``images``: other images (1, 3, H, W) in [0, 1] instead, e.g. a small set in a test).
+
+    $$c_l[f] = \frac{1}{N} \sum_{n=1}^{N} \frac{1}{n_H n_W} \sum_{i,j} a^{[l]}_{f,ij}(x_n)$$
+
+    computed in float64 and rounded to float32. Filters that never fire on the reference set get c = 1
+    (there is nothing to normalise). Shapes: -> {conv layer: (n_C,)} for all 16 conv layers.
+    """
+    net = VGG19Features(weights, layers=("relu5_4",), pooling=pooling, state_dict=state).double()
+    sums = {name: 0.0 for name in CONV_LAYERS}
+    images = reference_images() if images is None else images
+    for x in images:
+        acts = net(x.double(), [f"relu{name[4:]}" for name in CONV_LAYERS])
+        for name in CONV_LAYERS:
+            sums[name] = sums[name] + acts[f"relu{name[4:]}"][0].mean((1, 2))  # (n_C,)
+    out = {}
+    for name in CONV_LAYERS:
+        c = (sums[name] / len(images)).float()  # (n_C,)
+        out[name] = torch.where(c > 0, c, torch.ones_like(c))
+    return out
+
+
+def normalized_state(
+    state: Mapping[str, torch.Tensor], c: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    r"""Weights whose every ReLU feature is the original's divided by its filter's constant c_l[f].
+
+    $$W'_l[g, f] = W_l[g, f]\, \frac{c_{l-1}[f]}{c_l[g]}, \qquad b'_l[g] = \frac{b_l[g]}{c_l[g]}$$
+
+    with c_0 = 1 (the image): layer l's input is already divided by c_{l−1}, which W' multiplies back.
+    Shapes: W_l (n_C, n_C_prev, 3, 3), b_l and c_l (n_C,).
+    """
+    out = dict(state)
+    c_prev = torch.ones(3, dtype=torch.float64)
+    for name in CONV_LAYERS:
+        c_l = c[name].double()  # (n_C,)
+        W, b = state[f"{name}.weight"], state[f"{name}.bias"]
+        out[f"{name}.weight"] = (W.double() * c_prev.view(1, -1, 1, 1) / c_l.view(-1, 1, 1, 1)).to(W.dtype)
+        out[f"{name}.bias"] = (b.double() / c_l).to(b.dtype)
+        c_prev = c_l
+    return out
+
+
+def constants_to_bytes(c: Mapping[str, torch.Tensor]) -> bytes:
+    """The constants as the shipped file holds them: float32 little-endian, CONV_LAYERS order."""
+    return np.concatenate([c[name].numpy().astype("<f4") for name in CONV_LAYERS]).tobytes()
+
+
+def _constants_from_bytes(data: bytes) -> dict[str, torch.Tensor]:
+    flat = np.frombuffer(data, dtype="<f4")
+    out, i = {}, 0
+    for name in CONV_LAYERS:
+        n = n_channels(name)
+        out[name] = torch.from_numpy(flat[i : i + n].copy())
+        i += n
+    return out
+
+
+@lru_cache(maxsize=8)
+def normalization_constants(weights: str = "caffe", pooling: str = "max", seed: int = 0) -> dict:
+    """{conv layer: c_l (n_C,)} for a weight source and pooling: the shipped file for ``"caffe"`` (checksum
+    verified), else ``mean_activations`` of that network, computed once per process."""
+    if (weights, pooling) in NORM_FILES:
+        name, sha = NORM_FILES[weights, pooling]
+        path = DATA / name
+        if not path.is_file() or _sha256(path) != sha:
+            raise WeightsError(
+                f"the normalisation constants {path} are missing or corrupt; regenerate them with "
+                f"`python tools/vgg_norm_constants.py` or reinstall nst_edu"
+            )
+        return _constants_from_bytes(path.read_bytes())
+    return mean_activations(_load_state(weights, seed), weights, pooling)
+
+
+def _load_state(weights: str, seed: int = 0) -> Mapping[str, torch.Tensor]:
+    if weights == "caffe":
+        return load_caffe_state()
+    if weights == "torchvision":
+        return load_torchvision_state()
+    return random_state(seed)
+
+
 # --- the network ----------------------------------------------------------------------------------------
 
 
@@ -245,7 +380,8 @@ class VGG19Features(nn.Module):
     Shapes: x: (1, 3, H, W) RGB in [0, 1] -> {layer: (1, n_C, n_H, n_W)} with n_H = H // downsampling(layer).
 
     Parameters are frozen (``requires_grad=False``); gradients flow to the input only, which is what style
-    transfer optimizes.
+    transfer optimizes. ``normalized=True``: the paper's network, each filter's features divided by c_l[f]
+    (``normalization_constants``; with ``state_dict``, the constants of ``weights`` and ``pooling``).
     """
 
     def __init__(
@@ -255,6 +391,7 @@ class VGG19Features(nn.Module):
         pooling: str = "max",
         seed: int = 0,
         state_dict: Mapping[str, torch.Tensor] | None = None,
+        normalized: bool = False,
     ):
         super().__init__()
         if weights not in WEIGHT_SOURCES:
@@ -264,6 +401,7 @@ class VGG19Features(nn.Module):
         self.layers = tuple(dict.fromkeys(check_layers(layers)))
         self.weights = weights
         self.pooling = pooling
+        self.normalized = bool(normalized)
         self.preprocess = preprocessing_for(weights)
         deepest = max(LAYER_INDEX[n] for n in self.layers)
         wanted = set(self.layers)
@@ -283,9 +421,9 @@ class VGG19Features(nn.Module):
                 modules[name] = pool(kernel_size=2, stride=2)
         self.body = nn.ModuleDict(modules)
         if state_dict is None:
-            state_dict = {"caffe": load_caffe_state, "torchvision": load_torchvision_state}.get(
-                weights, lambda: random_state(seed)
-            )()
+            state_dict = _load_state(weights, seed)
+        if normalized:
+            state_dict = normalized_state(state_dict, normalization_constants(weights, pooling, seed))
         self.load_named_state(state_dict)
         self.requires_grad_(False)
         self.eval()
