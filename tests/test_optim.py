@@ -131,7 +131,7 @@ def test_equals_an_explicit_float64_reference_step_by_step(sync_free):
 
     x0 = np.full(n, 0.5)
     ref = reference_lbfgs(f_grad, x0, 40, m=5)
-    _, got = run(f, torch.tensor(x0), 40, history_size=5, sync_free=sync_free)
+    _, got = run(f, torch.tensor(x0), 40, history_size=5, sync_free=sync_free, safeguard=False)
     # Both are float64, but BLAS/ATen and NumPy sum the dot products in an order that depends on the CPU's
     # vector width and the thread count, and 40 L-BFGS steps on a quartic amplify those 1e-16 roundings: an
     # Intel Xeon (AMX) differed from the AMD EPYC here by 1.6e-10 at step 40. 1e-7 is ~600x that and still
@@ -144,7 +144,7 @@ def test_sync_free_path_reads_nothing_on_the_host(monkeypatch):
     n = 10
     f = quadratic(random_spd(n, cond=10, seed=8, dtype=torch.float32), torch.rand(n))
     x = torch.full((n,), 0.5, requires_grad=True)
-    opt = BoxLBFGS(x, sync_free=True)
+    opt = BoxLBFGS(x, sync_free=True, safeguard=False)  # the safeguard reads f on the host, once a step
     closure = closure_for(opt, f)
     opt.step(closure)  # the first step has no pair yet
     opt.step(closure)  # the second reads, once, whether the first pair was accepted
@@ -317,3 +317,45 @@ def test_preconditioner_settings_survive_a_state_dict_round_trip():
 def test_bad_preconditioner_arguments_are_refused(x, kw, message):
     with pytest.raises(ValueError, match=message):
         BoxLBFGS(x, **kw)
+
+
+def _run_white(safeguard: bool, monkeypatch):
+    import nst_edu
+    from nst_edu.core import optim, transfer
+
+    class Guarded(optim.BoxLBFGS):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **{**kw, "safeguard": safeguard})
+
+    monkeypatch.setattr(transfer, "BoxLBFGS", Guarded)
+    config = nst_edu.preset("fast", size=64, steps=40, init="white", precondition=3.0, frame_every=0)
+    return nst_edu.run("chelsea", "swirls", config, progress=False).history.column("total")
+
+
+@pytest.mark.slow
+def test_a_start_that_climbed_into_noise_without_the_safeguard_now_converges(monkeypatch):
+    """White noise with a stiff step (preconditioner k = 3, paper's network): plain L-BFGS accepts steps
+    that raise J and ends above where it began; the safeguard backtracks and ends far below."""
+    plain, guarded = _run_white(False, monkeypatch), _run_white(True, monkeypatch)
+    assert plain[-1] > plain[0]  # diverged: worse than the white-noise start
+    assert guarded[-1] < guarded[0] / 3
+    assert guarded[-1] < plain.min()
+
+
+def test_the_safeguard_backtracks_on_a_rise_and_never_ends_above_the_start():
+    n = 40
+    gen = torch.Generator().manual_seed(3)
+    W = torch.randn(n, n, generator=gen, dtype=torch.float64) / n**0.5
+    c = torch.randn(n, generator=gen, dtype=torch.float64)
+
+    def f(x):
+        z = W @ x - c
+        return (z**2).sum() + 50 * (z**4).sum()
+
+    x0 = torch.rand(n, generator=gen, dtype=torch.float64)
+    opt, path = run(f, x0, 60, lr=4.0)  # steps 4× too long: many trials raise f
+    values = [float(f(x0))] + [float(f(x)) for x in path]  # f of every trial point
+    assert opt.rejected > 0  # some trials raised f and were backtracked
+    assert opt.best[0] == min(values) and opt.best[0] < values[0] / 5
+    _, plain_path = run(f, x0, 60, lr=4.0, safeguard=False)
+    assert float(f(plain_path[-1])) > 1.5 * opt.best[0]  # without it the long steps do worse

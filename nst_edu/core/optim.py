@@ -33,8 +33,23 @@ two-loop recursion stays valid. With H₀ = γ I, the ~10⁵ directions that the
 step γ fitted to the newest pair, which is dominated by high frequencies; smooth (low-frequency) changes of G
 then converge in a long tail. P lets them move up to 1 + 3k times farther. Measured at 256 px on the
 time-to-quality benchmark (bfloat16, content start, 20 pairs): k = 1 cut the steps to the target from 196 to 166
-(from 233 to 202 with a coarse stage); k = 3 diverged (there is no line search); k = 3 with γ = sᵀy / yᵀPy
+(from 233 to 202 with a coarse stage); k = 3 diverged before the safeguard below existed; k = 3 with γ = sᵀy / yᵀPy
 was stable but slower (222 steps with the coarse stage). Default 0 (off).
+
+Safeguard (``safeguard=True``, the default): there is no line search, so nothing stops a step that raises
+J, and on a stiff objective (the paper's normalised network, where every style layer counts) a run from some
+starts would climb into saturated noise. Each evaluation f(x_trial) is therefore compared with the largest f
+of the last ``memory`` accepted points (a non-monotone test, Grippo et al. 1986, which tolerates the
+rounding noise of a bfloat16 forward pass):
+
+    accept  if f(x_trial) ≤ max(f_{k−memory+1} … f_k)       (and f(x_trial) is finite)
+    else    x_trial ← x_k + t (x_trial − x_k),  t = the minimiser of the quadratic through f_k, gᵀs, f(x_trial),
+            kept in [0.1, 0.5]
+
+A rejected trial costs one evaluation and changes neither the pairs nor the reference values; after
+``max_backtracks`` rejections in a row the pairs are dropped and the next step is a steepest-descent one.
+Every accepted f is at most f(x_0), so a run never ends worse than it began; ``best`` holds the lowest
+accepted point. The test reads the loss on the host: one sync per step on a GPU.
 
 Known limit: the step is projected, with no active set. Where variables sit on a bound and are coupled to
 free ones, the projected quasi-Newton step can stop short of the box optimum (seen on random coupled quadratics
@@ -70,6 +85,9 @@ class BoxLBFGS:
         sync_free: bool | None = None,
         precondition: float = 0.0,
         blocks: tuple[int, ...] = (2, 4, 8),
+        safeguard: bool = True,
+        memory: int = 5,
+        max_backtracks: int = 5,
     ):
         if not x.requires_grad:
             raise ValueError("BoxLBFGS optimizes a tensor with requires_grad=True")
@@ -86,6 +104,12 @@ class BoxLBFGS:
         self.x, self.lr, self.history_size, self.first_step = x, lr, history_size, first_step
         self.lo, self.hi = lo, hi
         self.precondition, self.blocks = float(precondition), tuple(int(f) for f in blocks)
+        self.safeguard, self.memory, self.max_backtracks = bool(safeguard), int(memory), int(max_backtracks)
+        self.recent: list[float] = []  # f of the newest accepted points (safeguard)
+        self.prev_f: float | None = None  # f(prev_x)
+        self.backtracks = 0  # rejections in a row
+        self.rejected = 0  # rejections in all
+        self.best: tuple[float, torch.Tensor] | None = None  # (f, x) of the lowest accepted point
         self.sync_free = x.device.type != "cpu" if sync_free is None else bool(sync_free)
         self.pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, ρ = 1 / sᵀy)
         self.prev_x: torch.Tensor | None = None
@@ -156,16 +180,48 @@ class BoxLBFGS:
         del self.pairs[: -self.history_size]
 
     def step(self, closure) -> torch.Tensor:
+        """Evaluate f at x (``closure``), then move x: a quasi-Newton step, or a backtrack when f rose."""
         with torch.enable_grad():
             loss = closure()
         with torch.no_grad():
             g = self.x.grad.detach()
+            if self.safeguard:
+                f = float(loss.detach())
+                if self.prev_x is not None and not f <= max(self.recent):  # NaN fails too
+                    self._backtrack(f)
+                    return loss
+                self._accept(f)
             if self.prev_x is not None:
                 self._remember(self.x - self.prev_x, g - self.prev_g)
             d = self._direction(g)
             self.prev_x, self.prev_g = self.x.detach().clone(), g.clone()
             self.x.add_(d, alpha=self.lr).clamp_(self.lo, self.hi)
         return loss
+
+    def _accept(self, f: float) -> None:
+        self.recent = (self.recent + [f])[-self.memory :]
+        self.prev_f, self.backtracks = f, 0
+        if self.best is None or f < self.best[0]:
+            self.best = (f, self.x.detach().clone())
+
+    def _backtrack(self, f: float) -> None:
+        """x ← x_k + t (x − x_k): t minimises the quadratic q(0) = f_k, q'(0) = g_kᵀs, q(1) = f, in [0.1, 0.5]."""
+        s = self.x - self.prev_x  # the rejected (projected) step
+        slope = float((self.prev_g * s).sum())  # g_kᵀ s, < 0 for a descent step
+        rise = f - self.prev_f - slope
+        t = -slope / (2.0 * rise) if slope < 0 and rise > 0 and f == f and f != float("inf") else 0.1
+        self.x.copy_(self.prev_x + min(0.5, max(0.1, t)) * s)
+        self.backtracks += 1
+        self.rejected += 1
+        if (
+            self.backtracks >= self.max_backtracks
+        ):  # the pairs lead nowhere: start again from steepest descent
+            self.pairs.clear()
+            self.gamma = self.accepted = None
+            self._seen_accepted = False
+            self.x.copy_(self.prev_x + self._steepest(self.prev_g).clamp(-1, 1))
+            self.x.clamp_(self.lo, self.hi)
+            self.backtracks = 0
 
     def state_dict(self) -> dict:
         state = {
@@ -177,6 +233,14 @@ class BoxLBFGS:
             "first_step": self.first_step,
             "precondition": self.precondition,
             "blocks": list(self.blocks),
+            "safeguard": {
+                "recent": list(self.recent),
+                "prev_f": self.prev_f,
+                "backtracks": self.backtracks,
+                "rejected": self.rejected,
+                "best_f": None if self.best is None else self.best[0],
+                "best_x": None if self.best is None else self.best[1].clone(),
+            },
         }
         if self.sync_free and self.gamma is not None:
             state["gamma"], state["accepted"] = self.gamma.clone(), self.accepted.clone()
@@ -192,6 +256,11 @@ class BoxLBFGS:
         self.precondition = float(state.get("precondition", self.precondition))
         self.blocks = tuple(int(f) for f in state.get("blocks", self.blocks))
         self.gamma, self.accepted = state.get("gamma"), state.get("accepted")
+        guard = state.get("safeguard") or {}
+        self.recent = [float(f) for f in guard.get("recent", [])]
+        self.prev_f = guard.get("prev_f")
+        self.backtracks, self.rejected = int(guard.get("backtracks", 0)), int(guard.get("rejected", 0))
+        self.best = None if guard.get("best_x") is None else (float(guard["best_f"]), guard["best_x"])
         self._seen_accepted = False
         if self.sync_free and self.pairs and self.gamma is None:
             # A state saved by the CPU path holds only accepted pairs: γ comes from the newest one.
