@@ -59,6 +59,7 @@ CONFIG_OPTIONS = (
     "lr",
     "alpha",
     "beta",
+    "style_strength",
     "tv_weight",
     "content_layer",
     "init",
@@ -66,6 +67,7 @@ CONFIG_OPTIONS = (
     "style_scale",
     "weights",
     "pooling",
+    "normalized",
     "precision",
     "device",
     "seed",
@@ -156,7 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--alpha", type=float, help="content weight α")
-    p.add_argument("--beta", type=float, help="style weight β")
+    p.add_argument(
+        "--beta",
+        type=float,
+        help="a fixed style weight β instead of --style-strength (on the paper's normalised network of gatys "
+        "and fast, about 1–100; course: 0.04)",
+    )
+    p.add_argument(
+        "--style-strength",
+        type=float,
+        metavar="S",
+        help="more or less style, the same on every pair: β = S·α / J_style(S, C) (gatys and fast: 20; "
+        "useful from about 5, little style, to 100, style wins)",
+    )
     p.add_argument("--tv-weight", type=float, help="total-variation weight")
     p.add_argument("--content-layer", help="VGG-19 layer for the content cost, e.g. relu4_2")
     p.add_argument(
@@ -215,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--weights", choices=WEIGHT_SOURCES, help="VGG-19 weights (default: caffe, offline)")
     p.add_argument("--pooling", choices=POOLINGS)
+    p.add_argument(
+        "--normalized",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the paper's normalised VGG-19 (each filter's mean activation 1; gatys and fast: on)",
+    )
     p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--device", choices=DEVICES)
     p.add_argument("--seed", type=int)
@@ -258,6 +278,12 @@ def _changes(args) -> dict:
     changes = {f: getattr(args, f) for f in CONFIG_OPTIONS if getattr(args, f) is not None}
     if changes.get("size") == "auto":
         del changes["size"]
+    if "style_strength" in changes:  # a strength means β chosen for the pair
+        if "beta" in changes:
+            raise UserError(
+                "give either --beta (a fixed β) or --style-strength (β chosen for the pair), not both"
+            )
+        changes["beta"] = None
     if args.style_layers is not None:
         changes["style_layers"] = parse_style_layers(args.style_layers)
     if args.tile is not None:

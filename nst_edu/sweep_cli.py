@@ -100,7 +100,8 @@ def parse_value(key: str, text: str, base, flag: str):
     fields = [f.name for f in dataclasses.fields(base)]
     if key not in fields:
         raise UserError(f"{flag} {key}: {key!r} is not a setting; the settings are {', '.join(fields)}")
-    kind = type(getattr(base, key))
+    # A field a preset leaves as None (beta: chosen from the style strength) has the type of its default.
+    kind = type(getattr(base, key) if getattr(base, key) is not None else getattr(type(base)(), key))
     words = {bool: "true or false", int: "a whole number", float: "a number", str: "a name"}
     if kind not in words:
         raise UserError(f"{flag} {key}: {key} holds a {kind.__name__}; set it from Python with nst_edu.sweep")

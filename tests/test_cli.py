@@ -22,7 +22,7 @@ from nst_edu.core.config import Config, preset
 from nst_edu.output import animation
 
 CAT_SWIRLS = ("--content", "chelsea", "--style", "swirls")
-TINY = ["--size", "64", "--steps", "3", "--coarse-steps", "0", "--quiet"]
+TINY = ["--size", "64", "--steps", "3", "--coarse-steps", "0", "--quiet", "--beta", "10"]
 
 
 def nst(capsys, *argv):
@@ -537,6 +537,9 @@ def test_non_finite_cost_saves_the_last_good_image_and_exits_1(tmp_path, capsys)
         "1e35",
         "--beta",
         "5e-4",
+        "--no-normalized",  # the plain network, whose costs are large enough to overflow
+        "--tv-weight",
+        "0",
         "--init",
         "content",
         "--optimizer",
@@ -560,7 +563,20 @@ def test_non_finite_cost_saves_the_last_good_image_and_exits_1(tmp_path, capsys)
 
 # --- checkpoints and resume ----------------------------------------------------------------------------
 
-CKPT = ["--size", "64", "--steps", "6", "--coarse-steps", "0", "--quiet", "--checkpoint-every", "2"]
+# A fixed β: the call counts below do not include the evaluation that a β from the style strength adds.
+CKPT = [
+    "--size",
+    "64",
+    "--steps",
+    "6",
+    "--coarse-steps",
+    "0",
+    "--quiet",
+    "--checkpoint-every",
+    "2",
+    "--beta",
+    "10",
+]
 
 
 @pytest.fixture(scope="module")
@@ -911,7 +927,7 @@ def test_resume_at_the_end_of_the_coarse_stage_from_the_command_line(tmp_path, c
     # step holds the 32 px image; --resume upsamples it as the uninterrupted run does (needs memory.stage_shapes
     # to follow Config.coarse_factor: /tmp/issue12_memory.patch).
     flags = ["--size", "96", "--coarse-size", "32", "--coarse-steps", "2", "--steps", "2", "--quiet"]
-    flags += ["--checkpoint-every", "2"]
+    flags += ["--checkpoint-every", "2", "--beta", "10"]
     whole = tmp_path / "whole"
     assert cli.main(["--content", "chelsea", "--style", "swirls", "--out", str(whole), *flags]) == 0
     _interrupt_at_call(monkeypatch, 3)  # during step 3, the first full-size step

@@ -817,7 +817,7 @@ def test_the_loop_objective_calls_these_functions(monkeypatch, tiny_pair):
     for name in (*names, "gram_matrix", "guided_gram", "tv_cost", "total_cost"):
         spy(name)
     C, S = tiny_pair
-    cfg = preset("gatys", size=64, precision="float32", weights="random", tv_weight=0.5)
+    cfg = preset("gatys", size=64, precision="float32", weights="random", tv_weight=0.5, beta=10.0)
     objective = transfer.Objective(transfer.build_model(cfg), C, S, cfg)
     # The targets: one rescaled_gram per style layer (which calls gram_matrix).
     assert calls == ["rescaled_gram", "gram_matrix"] * len(cfg.style_layers)

@@ -16,7 +16,9 @@ from nst_edu.core import costs, images, masks, transfer, vgg
 from nst_edu.core.config import Config, check_styles, preset
 
 gen = torch.Generator().manual_seed(0)
-TINY = dict(size=64, steps=3, coarse_steps=0, frame_every=1, precision="float32", channels_last=False)
+TINY = dict(
+    size=64, steps=3, coarse_steps=0, frame_every=1, precision="float32", channels_last=False, beta=10.0
+)
 
 
 def tiny(**changes) -> Config:
@@ -240,7 +242,10 @@ def test_two_styles_sum_is_the_weighted_sum_of_one_style_costs(three):
         torch.testing.assert_close(two[key], 0.7 * one0[key] + 0.3 * one1[key], rtol=1e-5, atol=0)
     cfg = tiny(style_weights=(0.7, 0.3))
     torch.testing.assert_close(
-        two["total"], cfg.alpha * two["content"] + cfg.beta * two["style"], rtol=1e-6, atol=0
+        two["total"],
+        cfg.alpha * two["content"] + cfg.beta * two["style"] + cfg.tv_weight * two["tv"],
+        rtol=1e-6,
+        atol=0,
     )
     equal = transfer.Objective(model, C, [S0, S1], tiny())(G)["style"]  # default: equal weights 1/2
     torch.testing.assert_close(equal, 0.5 * one0["style"] + 0.5 * one1["style"], rtol=1e-5, atol=0)

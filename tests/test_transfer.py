@@ -11,7 +11,8 @@ import nst_edu
 from nst_edu.core import costs, images, transfer, vgg
 from nst_edu.core.config import Config, preset
 
-TINY = dict(size=64, steps=8, coarse_steps=0, frame_every=2, precision="float32")
+# A fixed β on the normalised network's scale: a β from the style strength costs one more evaluation.
+TINY = dict(size=64, steps=8, coarse_steps=0, frame_every=2, precision="float32", beta=10.0)
 
 
 def tiny(**changes) -> Config:
@@ -35,9 +36,10 @@ def test_result_shapes_history_and_frames(tiny_pair):
 
 def test_costs_fall_and_total_is_the_weighted_sum(tiny_pair):
     C, S = tiny_pair
-    cfg = tiny(steps=25, beta=1e-3)
+    cfg = tiny(steps=25, beta=100.0, tv_weight=0.0)
     h = nst_edu.run(C, S, cfg, progress=False).history
-    assert h.column("style")[-1] < h.column("style")[0] / 10
+    # From C in S's colours (the colours already match), 25 steps at 64 px: a five-fold fall at least.
+    assert h.column("style")[-1] < h.column("style")[0] / 5
     total = cfg.alpha * h.column("content") + cfg.beta * h.column("style")
     np.testing.assert_allclose(h.column("total"), total, rtol=1e-5)
     weighted = sum(w * h.column(f"style:{layer}") for layer, w in cfg.style_layers)

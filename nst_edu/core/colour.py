@@ -9,7 +9,9 @@ What it is: the colour formulas, each a small function on RGB images (1, 3, H, W
 - ``match_colour``: the paper's colour-histogram matching, a linear map of S's pixels that gives them C's
   mean and covariance;
 - ``keep_colours``: G's luminance with C's chrominance (after a transfer, or after the loop);
-- ``prepare`` and ``finish``: what each colour mode of ``Config.colour`` does at the two ends of a run.
+- ``prepare`` and ``finish``: what each colour mode of ``Config.colour`` does at the two ends of a run;
+- ``speckle_index``: how much high-frequency colour noise G has next to the style image (a measurement of
+  results, not part of any cost).
 
 What it is not: no costs (they do not change: colour control happens at the two ends of the flow, before the
 targets are computed and after the loop), no image loading.
@@ -30,6 +32,8 @@ __all__ = [
     "keep_colours",
     "prepare",
     "finish",
+    "chroma_detail",
+    "speckle_index",
 ]
 
 # Rows give Y, I, Q from R, G, B (FCC NTSC). Y's row sums to 1, I's and Q's to 0: a grey pixel has I = Q = 0.
@@ -153,3 +157,32 @@ def _sqrtm(sigma: Tensor, inverse: bool = False) -> Tensor:
     w, V = torch.linalg.eigh(sigma)  # (3,), (3, 3)
     w = w.clamp_min(1e-12)
     return V @ torch.diag(w.rsqrt() if inverse else w.sqrt()) @ V.T  # (3, 3)
+
+
+def chroma_detail(x: Tensor) -> Tensor:
+    r"""Energy of the fine detail of the chrominance: the mean over pixels of the squared difference between I
+    and Q and their blur (a 5×5 Gaussian, σ = 1 px, reflected at the border).
+
+    $$E_{hf}(x) = \frac{1}{H W} \sum_{ij} \big[(I - g_1 * I)_{ij}^2 + (Q - g_1 * Q)_{ij}^2\big]$$
+
+    Shapes: x (1, 3, H, W) in [0, 1] -> scalar tensor (float64)
+    """
+    _check_rgb("x", x)
+    IQ = rgb_to_yiq(x.double())[:, 1:]  # (1, 2, H, W)
+    k = torch.exp(-0.5 * torch.arange(-2, 3, dtype=torch.float64, device=x.device) ** 2)
+    g = (k[:, None] * k[None, :] / k.sum() ** 2).expand(2, 1, 5, 5)  # (2, 1, 5, 5), one kernel per channel
+    padded = torch.nn.functional.pad(IQ, (2, 2, 2, 2), mode="reflect")  # (1, 2, H+4, W+4)
+    blurred = torch.nn.functional.conv2d(padded, g, groups=2)  # (1, 2, H, W)
+    return ((IQ - blurred) ** 2).sum(1).mean()  # ()
+
+
+def speckle_index(G: Tensor, S: Tensor) -> float:
+    r"""Rainbow speckle of a result: $E_{hf}(G) / E_{hf}(S')$, S' the style image resized to G's H × W.
+
+    1 means G's colours are as finely detailed as the style's own; far above 1, G carries colour noise that
+    the style does not have (magenta and green pixels). Shapes: G (1, 3, H, W), S (1, 3, H_S, W_S) -> float
+    """
+    _check_rgb("G", G)
+    _check_rgb("S", S)
+    S = torch.nn.functional.interpolate(S.double(), size=tuple(G.shape[-2:]), mode="bicubic", antialias=True)
+    return float(chroma_detail(G) / chroma_detail(S.clamp(0, 1)).clamp_min(1e-12))

@@ -102,10 +102,17 @@ class Config:
     content_layer: str = "relu4_2"
     style_layers: tuple[tuple[str, float], ...] = GATYS_STYLE_LAYERS  # ((layer, λ_l), …)
     alpha: float = 1.0  # α, weight of the content cost
-    beta: float = 1e-3  # β, weight of the style cost
+    # β, weight of the style cost; None: chosen for each pair from style_strength (the gatys and fast presets)
+    beta: float | None = 1e-3
+    # s, used when beta is None: β = s·α / J_style(S, C), "more / less style" that means the same on any pair
+    style_strength: float = 20.0
     tv_weight: float = 0.0  # weight of the total-variation cost (smoothness)
-    weights: str = "caffe"  # VGG-19 weight source: caffe | torchvision | random
-    pooling: str = "max"  # max | avg
+    # VGG-19 weight source: caffe | torchvision | random
+    weights: str = "caffe"
+    # the paper's network: each filter's mean activation 1 on the reference set (vgg.normalized_state)
+    normalized: bool = False
+    # max | avg
+    pooling: str = "max"
     optimizer: str = "lbfgs"  # lbfgs | adam
     lr: float = 1.0  # learning rate (L-BFGS step scale, or Adam's step in pixel units)
     steps: int = 200  # optimizer steps at full size
@@ -128,10 +135,8 @@ class Config:
     tile: int = 0  # evaluate J tile by tile (tiling.py, exact): 0 auto (only when the untiled run would not
     # fit in free memory), -1 never, N ≥ 1 always, with tiles of at most N px (+ a halo)
     history_size: int = 20  # L-BFGS: (s, y) pairs kept
-    precondition: float = (
-        0.0  # L-BFGS: k in H₀ = γ (I + k Σ_f B_f), B_f the 2×2, 4×4, 8×8 block means (0: off;
-    )
-    # 1 in the fast preset; k = 3 diverged in benchmarks/, there being no line search)
+    # L-BFGS: k in H₀ = γ (I + k Σ_f B_f), B_f the 2×2, 4×4, 8×8 block means (0: off; 1 in the fast preset)
+    precondition: float = 0.0
     frame_every: int = 10  # record a frame of G every this many steps (0: only first and last)
     # Several styles and colour (issue 11; run(content, [S_0, S_1, …], config, masks=…)):
     colour: str = "style"  # COLOURS: style (the style's colours) | luminance | histogram | keep-colours
@@ -171,8 +176,14 @@ class Config:
         if len(set(names)) != len(names):
             raise ValueError(f"style_layers names a layer twice: {names}")
         self._check_styles()
-        for name in ("alpha", "beta", "tv_weight", "precondition"):
+        for name in ("alpha", "tv_weight", "precondition", "style_strength"):
             put(name, _number(name, getattr(self, name), 0.0))
+        if self.beta is not None:
+            put("beta", _number("beta", self.beta, 0.0))
+        elif self.style_strength == 0:
+            raise ValueError(
+                "beta is None, so β comes from style_strength, which is 0; give a beta or a style_strength > 0"
+            )
         put("lr", _number("lr", self.lr, 0.0, above=True))
         put("noise_ratio", _number("noise_ratio", self.noise_ratio, 0.0))
         if self.noise_ratio > 1:
@@ -195,9 +206,10 @@ class Config:
             )
         put("tile", int(self.tile))
         put("coarse_size", _whole("coarse_size", self.coarse_size, 0))
-        if not isinstance(self.channels_last, (bool, np.bool_)):
-            raise ValueError(f"channels_last must be True or False, got {self.channels_last!r}")
-        put("channels_last", bool(self.channels_last))
+        for name in ("channels_last", "normalized"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            put(name, bool(getattr(self, name)))
         if self.steps + self.coarse_steps < 1:
             raise ValueError("steps must be at least 1")
         min_size = vgg.min_side(self.layers)
@@ -326,12 +338,20 @@ PRESETS: dict[str, Config] = {
         init="additive",
         noise_ratio=0.25,
     ),
-    # Gatys, Ecker & Bethge 2016: L-BFGS, relu4_2 content, relu1_1…relu5_1 style, white-noise start.
+    # Gatys, Ecker & Bethge 2016: L-BFGS, relu4_2 content, relu1_1…relu5_1 style (equal λ), white-noise start,
+    # on the paper's normalised network, where equal λ means every layer counts. Max pooling: the paper's
+    # average pooling left a faint lattice of 2^k-pixel blocks in the results (benchmarks/results/quality.md).
+    # β is chosen for each pair from the style strength (β = 20 α / J_style(S, C)); the TV term removes the
+    # high-frequency colour speckle that the fine layers otherwise leave on flat regions.
     "gatys": Config(
         content_layer="relu4_2",
         style_layers=GATYS_STYLE_LAYERS,
         alpha=1.0,
-        beta=1e-4,
+        beta=None,
+        style_strength=20.0,
+        tv_weight=20.0,
+        normalized=True,
+        pooling="max",
         optimizer="lbfgs",
         lr=1.0,
         steps=300,

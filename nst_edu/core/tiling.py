@@ -315,7 +315,7 @@ def _values(objective, G: Tensor, grams: list, J_content: Tensor) -> dict[str, T
     with torch.no_grad():
         out["tv"] = costs.tv_cost(G.detach(), check_finite=False) if cfg.tv_weight > 0 else G.new_zeros(())
     out["total"] = costs.total_cost(
-        out["content"], out["style"], cfg.alpha, cfg.beta, out["tv"], cfg.tv_weight, check_finite=False
+        out["content"], out["style"], cfg.alpha, objective.beta, out["tv"], cfg.tv_weight, check_finite=False
     )
     return out
 
@@ -371,7 +371,7 @@ def tiled_value_and_grad(
     for k, term in enumerate(terms):
         if term.lam * term.share:
             n_C, M = _layer_sizes(term.layer, hw)
-            W[k] = cfg.beta * term.lam * term.share * (grams[k] - term.target) / (2 * n_C**2 * M**2)
+            W[k] = objective.beta * term.lam * term.share * (grams[k] - term.target) / (2 * n_C**2 * M**2)
     grad = torch.zeros_like(G, memory_format=torch.contiguous_format)  # (1, 3, H, W)
 
     def backward(t: Tile, x: Tensor, tile_grams, content: Tensor) -> None:

@@ -117,6 +117,8 @@ class Result:
     precision: str = ""  # what the run computed in: config.precision with "auto" resolved
     tile: int = 0  # the tile side J was evaluated with at full size (config.tile, "auto" resolved; 0: none)
     inputs: dict = field(default_factory=dict)  # {"content": …, "styles": […], "masks": […]} as given
+    # the β the costs were weighted with: config.beta, or the one style_strength chose (the last stage's)
+    beta: float | None = None
 
     def metadata(self) -> dict:
         """What is needed to reproduce the run: versions, the config and (when known) the input images."""
@@ -126,6 +128,7 @@ class Result:
             "stopped": self.stopped,
             "precision": self.precision or resolve_precision(self.config.precision),
             "tile": self.tile,
+            "beta": self.config.beta if self.beta is None else self.beta,
             "seconds": round(self.seconds, 3),
             "config": self.config.to_dict(),
         }
@@ -185,8 +188,11 @@ def _cached_model(
     device: str,
     channels_last: bool,
     precision: str = "float32",
+    normalized: bool = False,
 ) -> vgg.VGG19Features:
-    model = vgg.VGG19Features(weights=weights, layers=layers, pooling=pooling, seed=seed).to(device)
+    model = vgg.VGG19Features(
+        weights=weights, layers=layers, pooling=pooling, seed=seed, normalized=normalized
+    ).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if precision == "bfloat16":
@@ -210,6 +216,7 @@ def build_model(config: Config, device: torch.device | str = "cpu") -> vgg.VGG19
         str(device),
         config.channels_last,
         resolve_precision(config.precision, device),
+        config.normalized,
     )
 
 
@@ -331,6 +338,23 @@ class Objective:
                 self._style_targets(S_s, C.shape[-2:], layer_hw, tile) for S_s in styles
             ]  # [{layer: (n_C, n_C)}]
         self.terms = style_terms(config, grams, shares, masks, layer_hw)
+        self.beta = 0.0 if config.beta is None else config.beta  # β; J_style(S, C) needs only the style terms
+        if config.beta is None:
+            self.beta = self._balanced_beta(C, tile)
+
+    def _balanced_beta(self, C: torch.Tensor, tile: int) -> float:
+        r"""β when ``config.beta`` is None, from ``config.style_strength`` = s:
+        $\beta = s\,\alpha / J_{style}(S, C)$ (α = 1 when α = 0), so that
+        $J / \alpha = J_{content}(C, G) + s\, J_{style}(S, G) / J_{style}(S, C)$: the style cost counted in
+        units of how far C's own style is from S's, which means the same on every pair of images."""
+        with torch.no_grad():
+            J_style_C = float((tiling.tiled_value(self, C, tile) if tile else self(C))["style"])
+        if not J_style_C > 0:
+            raise ValueError(
+                "style_strength needs a content image whose style differs from the style image's "
+                "(J_style(S, C) is 0 here); give a number for beta instead"
+            )
+        return self.config.style_strength * (self.config.alpha or 1.0) / J_style_C
 
     def _content_target(self, C, tile: int) -> torch.Tensor:
         """a_C at the content layer, float32; tile by tile for images too large for one pass."""
@@ -386,7 +410,7 @@ class Objective:
         out["style"] = J_style
         out["tv"] = costs.tv_cost(G, check_finite=False) if cfg.tv_weight > 0 else G.new_zeros(())
         out["total"] = costs.total_cost(
-            out["content"], out["style"], cfg.alpha, cfg.beta, out["tv"], cfg.tv_weight, check_finite=False
+            out["content"], out["style"], cfg.alpha, self.beta, out["tv"], cfg.tv_weight, check_finite=False
         )
         return out
 
@@ -591,9 +615,15 @@ def run(
                 break
             first = last
         if not stopped and objective is not None:
-            # The last row: the costs of the image we return (one extra forward pass, no step).
+            # The last row: the costs of the image we return (one extra forward pass, no step). The last step
+            # is a trial: where it raised J, the safeguarded L-BFGS's lowest point is the result instead.
             with torch.no_grad():
-                record(tiling.tiled_value(objective, G.detach(), tile) if tile else objective(G.detach()))
+                values = _evaluate(objective, G.detach(), tile)
+                best = getattr(optimizer, "best", None)
+                if best is not None and not float(values["total"]) <= best[0]:
+                    G = best[1].clone().requires_grad_(True)
+                    values = _evaluate(objective, G.detach(), tile)
+                record(values)
     except KeyboardInterrupt:
         stopped = "interrupt"
     except FloatingPointError as exc:
@@ -610,6 +640,7 @@ def run(
             precision,
             full_tile,
             _inputs(content, sources, masks),
+            None if objective is None else objective.beta,
         )
         raise NonFiniteCostError(str(exc), result) from None
     finally:
@@ -629,6 +660,7 @@ def run(
         precision,
         full_tile,
         _inputs(content, sources, masks),
+        None if objective is None else objective.beta,
     )
 
 
@@ -637,6 +669,10 @@ def check_regions(mask_list: list[torch.Tensor], C: torch.Tensor, config: Config
     of G (``masks.check_regions``); C at ``config.size``."""
     stage_hw = [tuple(_scaled(C, scale, config).shape[-2:]) for scale, _ in _stages(config)]
     regions.check_regions(mask_list, stage_hw, [layer for layer, _ in config.style_layers], names)
+
+
+def _evaluate(objective: Objective, G: torch.Tensor, tile: int) -> dict[str, torch.Tensor]:
+    return tiling.tiled_value(objective, G, tile) if tile else objective(G)
 
 
 def _largest(styles: list[torch.Tensor]) -> torch.Tensor:

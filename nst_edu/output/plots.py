@@ -53,7 +53,9 @@ def to_display(image) -> np.ndarray:
 def loss_curves(history, per_layer: bool = True, config=None) -> Figure:
     """Weighted costs α·J_content, β·J_style and J against step (log scale); per-layer J_style^[l] beside.
 
-    ``config`` gives α and β (the history's config by default is unknown; without it, unweighted costs).
+    ``config`` gives α and β (the history's config by default is unknown; without it, unweighted costs). With
+    ``config.beta`` None (β chosen from the style strength), β is read back from the history's own columns:
+    β = (J − α J_content − w_tv J_tv) / J_style.
     """
     steps = history.column("step")
     ncols = 2 if per_layer and history.style_layers else 1
@@ -61,6 +63,13 @@ def loss_curves(history, per_layer: bool = True, config=None) -> Figure:
     ax = fig.add_subplot(1, ncols, 1)
     alpha = config.alpha if config is not None else 1.0
     beta = config.beta if config is not None else 1.0
+    if config is not None and beta is None:
+        rest = (
+            history.column("total")
+            - alpha * history.column("content")
+            - config.tv_weight * history.column("tv")
+        )
+        beta = float(np.median(rest / np.maximum(history.column("style"), 1e-300)))
     wa, wb = ("α·", "β·") if config is not None else ("", "")
     ax.plot(steps, alpha * history.column("content"), label=f"{wa}J_content")
     ax.plot(steps, beta * history.column("style"), label=f"{wb}J_style")

@@ -103,7 +103,9 @@ _UNIT = {"min": 0, "max": 1, "step": 0.05, "readout_format": ".2f"}
 # rows of its own; fields without a row come from the preset too). The widget is ``lab.<field>``.
 CONTROLS: dict[str, Control] = {
     "alpha": Control("costs", widgets.FloatLogSlider, "α (content)", {**_LOG, "min": -3, "max": 3}),
-    "beta": Control("costs", widgets.FloatLogSlider, "β (style)", {**_LOG, "min": -8, "max": 1}),
+    # β: about 1–100 on the paper's normalised network (gatys, fast); far smaller on the plain one (course).
+    "beta": Control("costs", widgets.FloatLogSlider, "β (style)", {**_LOG, "min": -6, "max": 3}),
+    "style_strength": Control("costs", widgets.FloatText, "style strength (0: β)", {}),
     "content_layer": Control("costs", widgets.Dropdown, "content layer", {"options": list(CONTENT_LAYERS)}),
     "tv_weight": Control("costs", widgets.FloatText, "TV weight", {}),
     "init": Control(
@@ -119,6 +121,7 @@ CONTROLS: dict[str, Control] = {
     "size": Control("run", widgets.IntText, "size (px)", {}),
     "weights": Control("run", widgets.Dropdown, "VGG weights", {"options": list(vgg.WEIGHT_SOURCES)}),
     "pooling": Control("run", widgets.Dropdown, "pooling", {"options": list(vgg.POOLINGS)}),
+    "normalized": Control("run", widgets.Checkbox, "paper's normalised VGG", {"indent": False}),
     "precision": Control(
         "run", widgets.Dropdown, "precision", {"options": [(PRECISION_LABELS[p], p) for p in PRECISIONS]}
     ),
@@ -145,6 +148,24 @@ _UPLOAD_PREFIX = "upload: "
 _REFUSED = "These settings cannot run: "
 _CANNOT_RUN = "Cannot run: "
 _SOURCE_NAMES = {"content": "content", "style": "style", "style2": "style 2"}  # in the notes of the code
+
+
+_DEFAULT = Config()  # the type of each field's value (beta is a float there)
+BETA_SHOWN = 10.0  # the β slider's position while β comes from the style strength
+
+
+def _shown(config: Config, name: str):
+    """What a field's control shows: the strength box is 0 when β is a number; the β slider shows BETA_SHOWN
+    while β comes from the strength (Config.beta None)."""
+    if name == "beta":
+        return BETA_SHOWN if config.beta is None else config.beta
+    if name == "style_strength":
+        return config.style_strength if config.beta is None else 0.0
+    return getattr(config, name)
+
+
+def _describe_beta(config: Config) -> str:
+    return f"style strength {config.style_strength:g}" if config.beta is None else f"β = {config.beta:g}"
 
 
 class StyleLab:
@@ -209,6 +230,7 @@ class StyleLab:
         # The preset (or config) the controls were loaded from: it holds the fields they do not show.
         self._base = config
         self._loading = False  # True while _set_preset moves the selector (its observer must not load)
+        self._setting_beta = False  # True while _load sets the β slider (which is then not the user's choice)
         self._quiet = False  # True while an upload refills the lists (the views are not updated meanwhile)
         self._uploads: dict[str, dict[str, tuple[str, object]]] = {"content": {}, "style": {}}
         # The frames the scrubber shows, (step, uint8 (H, W, 3)), and their PNGs, encoded on first view;
@@ -247,7 +269,7 @@ class StyleLab:
             name: [widgets.HTML(text)] for name, text in PANELS.items()
         }
         for name, spec in CONTROLS.items():
-            control = _row(spec.cls, spec.label, value=getattr(config, name), **spec.options)
+            control = _row(spec.cls, spec.label, value=_shown(config, name), **spec.options)
             control.add_class(f"nst-lab-{name.replace('_', '-')}")  # e.g. nst-lab-steps, for the browser test
             setattr(self, name, control)
             panels[spec.panel].append(control)
@@ -380,6 +402,7 @@ class StyleLab:
         for control in (self.style2, self.style_mix, self.mask):
             control.observe(self._on_styles, names="value")
         self.optimizer.observe(self._on_optimizer, names="value")
+        self.beta.observe(self._on_beta, names="value")
         self.preset.observe(self._on_preset, names="value")
         self.frame_slider.observe(self._on_frame, names="value")
         code_inputs = [
@@ -459,10 +482,14 @@ class StyleLab:
         # Each control's value, as the type of the field it sets (sliders give floats, text boxes ints); a
         # switched-off control leaves its field to the preset.
         values = {
-            name: type(getattr(self._base, name))(getattr(self, name).value)
+            name: type(getattr(_DEFAULT, name))(getattr(self, name).value)
             for name in CONTROL_FIELDS
             if not getattr(self, name).disabled
         }
+        if values.get("style_strength", 0) > 0:  # a strength: β chosen for the pair (Config.beta None)
+            values["beta"] = None
+        else:  # 0 in the box: the β slider's number, and the preset's strength kept for later
+            values.pop("style_strength", None)
         if self.style2.value != NO_STYLE:
             w = round(float(self.style_blend.value), 6)
             shares = (round(1.0 - w, 6), w)  # (w_S, w_S₂)
@@ -618,7 +645,7 @@ class StyleLab:
         note = " (the run in progress keeps its own settings)" if self.running else ""
         self._set_status(
             f"Loaded the {change['new']} preset: {config.optimizer}, start {config.init}, "
-            f"β = {config.beta:g}, {config.steps} steps at {config.size} px{note}.",
+            f"{_describe_beta(config)}, {config.steps} steps at {config.size} px{note}.",
             "info",
         )
 
@@ -639,11 +666,20 @@ class StyleLab:
         for layer in STYLE_LAYERS:
             self.style_layer_on[layer].value = layer in weights
             self.style_layer_weight[layer].value = weights.get(layer, 0.2)
-        for name in CONTROL_FIELDS:
-            if name != "optimizer":
-                getattr(self, name).value = getattr(config, name)
+        self._setting_beta = True
+        try:
+            for name in CONTROL_FIELDS:
+                if name != "optimizer":
+                    getattr(self, name).value = _shown(config, name)
+        finally:
+            self._setting_beta = False
         self.style_blend.value = _share(config, self.style_blend.value)
         self._refresh_code()
+
+    def _on_beta(self, change) -> None:
+        """Moving the β slider asks for that β: the strength box goes to 0 (β no longer from the strength)."""
+        if not self._setting_beta:
+            self.style_strength.value = 0.0
 
     def _on_optimizer(self, change) -> None:
         self.lr.value = DEFAULT_LR[change["new"]]
