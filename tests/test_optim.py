@@ -336,6 +336,13 @@ def _run_white(safeguard: bool, monkeypatch):
 def test_a_start_that_climbed_into_noise_without_the_safeguard_now_converges(monkeypatch):
     """White noise with a stiff step (preconditioner k = 3, paper's network): plain L-BFGS accepts steps
     that raise J and ends above where it began; the safeguard backtracks and ends far below."""
+    from nst_edu.core import hardware
+
+    if hardware.resolve_precision("auto") != "bfloat16":
+        pytest.skip(
+            "the climb is the bfloat16 run's (precision auto); in float32, as under an AVX2 cap, plain L-BFGS "
+            "does not climb above its start at this size"
+        )
     plain, guarded = _run_white(False, monkeypatch), _run_white(True, monkeypatch)
     assert plain[-1] > plain[0]  # diverged: worse than the white-noise start
     assert guarded[-1] < guarded[0] / 3

@@ -210,7 +210,8 @@ class BoxLBFGS:
         slope = float((self.prev_g * s).sum())  # g_kᵀ s, < 0 for a descent step
         rise = f - self.prev_f - slope
         t = -slope / (2.0 * rise) if slope < 0 and rise > 0 and f == f and f != float("inf") else 0.1
-        self.x.copy_(self.prev_x + min(0.5, max(0.1, t)) * s)
+        # Clamped too: the point it backtracks to may be a start outside the box (x0 is not projected).
+        self.x.copy_(self.prev_x + min(0.5, max(0.1, t)) * s).clamp_(self.lo, self.hi)
         self.backtracks += 1
         self.rejected += 1
         if (
