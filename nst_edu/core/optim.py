@@ -220,7 +220,7 @@ class BoxLBFGS:
             self.pairs.clear()
             self.gamma = self.accepted = None
             self._seen_accepted = False
-            self.x.copy_(self.prev_x + self._steepest(self.prev_g).clamp(-1, 1))
+            self.x.copy_(self.prev_x + self._steepest(self.prev_g))
             self.x.clamp_(self.lo, self.hi)
             self.backtracks = 0
 
