@@ -171,7 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="more or less style, the same on every pair: β = S·α / J_style(S, C) (gatys and fast: 20; "
         "useful from about 5, little style, to 100, style wins)",
     )
-    p.add_argument("--tv-weight", type=float, help="total-variation weight")
+    p.add_argument(
+        "--tv-weight",
+        type=float,
+        help="total-variation weight up to 256 px; above, it grows as (side / 256)³ (presets: 20)",
+    )
     p.add_argument("--content-layer", help="VGG-19 layer for the content cost, e.g. relu4_2")
     p.add_argument(
         "--style-layers", help="comma-separated style layers, optionally layer:λ, e.g. relu1_1:0.5,relu2_1"

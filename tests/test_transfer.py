@@ -64,6 +64,26 @@ def test_objective_matches_public_cost_functions(tiny_pair):
     torch.testing.assert_close(got["total"], expected, rtol=1e-5, atol=0)
 
 
+def test_tv_weight_grows_above_256_px():
+    # w_tv(L) = w · max(1, L/256)³: the weight as given up to 256 px, 1.5³ = 3.375 times it at 384 px.
+    cfg = tiny(tv_weight=2.0)
+    assert [cfg.tv_weight_for(L) for L in (1, 64, 256)] == [2.0, 2.0, 2.0]
+    assert cfg.tv_weight_for(384) == pytest.approx(2.0 * 3.375, rel=1e-12)
+    assert cfg.tv_weight_for(512) == pytest.approx(16.0, rel=1e-12)
+    assert tiny(tv_weight=0.0).tv_weight_for(4096) == 0.0
+    # The Objective weighs J_tv with the weight at G's longer side, in the total (a shallow network at 300 px).
+    shallow = cfg.replace(content_layer="relu1_1", style_layers=(("relu1_1", 1.0),), size=300)
+    C, S = torch.rand(1, 3, 200, 300), torch.rand(1, 3, 200, 300)
+    objective = transfer.Objective(transfer.build_model(shallow), C, S, shallow)
+    assert objective.tv_weight == pytest.approx(2.0 * (300 / 256) ** 3, rel=1e-12)
+    G = torch.rand_like(C)
+    got = objective(G)
+    expected = (
+        shallow.alpha * got["content"] + shallow.beta * got["style"] + objective.tv_weight * costs.tv_cost(G)
+    )
+    torch.testing.assert_close(got["total"], expected, rtol=1e-5, atol=0)
+
+
 def test_style_target_rescaled_when_style_image_is_larger(tiny_pair):
     C, S = tiny_pair
     cfg = tiny(style_layers=(("relu1_1", 1.0),))

@@ -312,10 +312,11 @@ def _values(objective, G: Tensor, grams: list, J_content: Tensor) -> dict[str, T
         layer_costs[term.layer] = layer_costs[term.layer] + term.share * J  # style:<l> = Σ_{t at l} w_t J_t
     out.update({f"style:{layer}": J for layer, J in layer_costs.items()})
     out["style"] = sum(lam * layer_costs[layer] for layer, lam in cfg.style_layers)  # Σ_l λ_l style:<l>
+    w_tv = objective.tv_weight  # at G's size (Config.tv_weight_for)
     with torch.no_grad():
-        out["tv"] = costs.tv_cost(G.detach(), check_finite=False) if cfg.tv_weight > 0 else G.new_zeros(())
+        out["tv"] = costs.tv_cost(G.detach(), check_finite=False) if w_tv > 0 else G.new_zeros(())
     out["total"] = costs.total_cost(
-        out["content"], out["style"], cfg.alpha, objective.beta, out["tv"], cfg.tv_weight, check_finite=False
+        out["content"], out["style"], cfg.alpha, objective.beta, out["tv"], w_tv, check_finite=False
     )
     return out
 
@@ -393,9 +394,9 @@ def tiled_value_and_grad(
         tile_grams = {k: _term_gram(terms[k], core, t) for k in W}
         content = _content_part(objective, core[cfg.content_layer], t, hw) if cfg.alpha else None
         backward(t, x, tile_grams, content)
-    if cfg.tv_weight > 0:
+    if objective.tv_weight > 0:
         G_tv = G.detach().requires_grad_(True)
-        (cfg.tv_weight * costs.tv_cost(G_tv, check_finite=False)).backward()
+        (objective.tv_weight * costs.tv_cost(G_tv, check_finite=False)).backward()
         grad += G_tv.grad
     return {k: v.detach() if torch.is_tensor(v) else v for k, v in values.items()}, grad
 

@@ -4,7 +4,9 @@ What it is: ``run(content, style, config)`` loads the images, computes the targe
 layer, the Gram matrices of S at the style layers) without gradients, then optimizes the pixels of G in
 [0, 1] with Adam or L-BFGS, minimizing
 
-    J(G) = α J_content(C, G) + β Σ_l λ_l J_style^[l](S, G) + tv_weight · J_tv(G).
+    J(G) = α J_content(C, G) + β Σ_l λ_l J_style^[l](S, G) + w_tv · J_tv(G),
+
+with w_tv = ``config.tv_weight_for`` (G's longer side).
 
 ``style`` may be a list of styles, each with its weight w_s and, with ``masks``, its own region of G: the
 style cost is then a sum of ``StyleTerm``s (``Objective.terms``); ``config.colour`` chooses what happens to
@@ -338,6 +340,7 @@ class Objective:
                 self._style_targets(S_s, C.shape[-2:], layer_hw, tile) for S_s in styles
             ]  # [{layer: (n_C, n_C)}]
         self.terms = style_terms(config, grams, shares, masks, layer_hw)
+        self.tv_weight = config.tv_weight_for(max(C.shape[-2:]))  # w_tv at G's size
         self.beta = 0.0 if config.beta is None else config.beta  # β; J_style(S, C) needs only the style terms
         if config.beta is None:
             self.beta = self._balanced_beta(C, tile)
@@ -408,9 +411,9 @@ class Objective:
         )  # Σ_l λ_l Σ_t w_t J_t, and each layer's Σ_t w_t J_t
         out.update({f"style:{layer}": J for layer, J in J_layers.items()})
         out["style"] = J_style
-        out["tv"] = costs.tv_cost(G, check_finite=False) if cfg.tv_weight > 0 else G.new_zeros(())
+        out["tv"] = costs.tv_cost(G, check_finite=False) if self.tv_weight > 0 else G.new_zeros(())
         out["total"] = costs.total_cost(
-            out["content"], out["style"], cfg.alpha, self.beta, out["tv"], cfg.tv_weight, check_finite=False
+            out["content"], out["style"], cfg.alpha, self.beta, out["tv"], self.tv_weight, check_finite=False
         )
         return out
 

@@ -55,7 +55,7 @@ def loss_curves(history, per_layer: bool = True, config=None) -> Figure:
 
     ``config`` gives α and β (the history's config by default is unknown; without it, unweighted costs). With
     ``config.beta`` None (β chosen from the style strength), β is read back from the history's own columns:
-    β = (J − α J_content − w_tv J_tv) / J_style.
+    β = (J − α J_content − w_tv J_tv) / J_style, with w_tv = ``config.tv_weight_for(config.size)``.
     """
     steps = history.column("step")
     ncols = 2 if per_layer and history.style_layers else 1
@@ -63,18 +63,15 @@ def loss_curves(history, per_layer: bool = True, config=None) -> Figure:
     ax = fig.add_subplot(1, ncols, 1)
     alpha = config.alpha if config is not None else 1.0
     beta = config.beta if config is not None else 1.0
+    w_tv = config.tv_weight_for(config.size) if config is not None else 1.0
     if config is not None and beta is None:
-        rest = (
-            history.column("total")
-            - alpha * history.column("content")
-            - config.tv_weight * history.column("tv")
-        )
+        rest = history.column("total") - alpha * history.column("content") - w_tv * history.column("tv")
         beta = float(np.median(rest / np.maximum(history.column("style"), 1e-300)))
     wa, wb = ("α·", "β·") if config is not None else ("", "")
     ax.plot(steps, alpha * history.column("content"), label=f"{wa}J_content")
     ax.plot(steps, beta * history.column("style"), label=f"{wb}J_style")
     if np.any(history.column("tv") > 0):
-        ax.plot(steps, history.column("tv") * (config.tv_weight if config is not None else 1.0), label="TV")
+        ax.plot(steps, history.column("tv") * w_tv, label="TV")
     ax.plot(steps, history.column("total"), label="J (total)", color="black", linewidth=2)
     ax.set_yscale("log")
     ax.set_xlabel("step")
