@@ -1,9 +1,10 @@
 """Time to quality: the wall time each method needs to bring one fixed objective within 2 % of a target.
 
-What it is: the objective is the ``gatys`` preset's J(G) (relu4_2 content, relu1_1…relu5_1 style, α = 1,
-β = 1e-4) evaluated in float32 on G at full resolution (``transfer.Objective`` with a float32 config); a
-method's image at a coarse stage is upsampled bilinearly to full size first, as the run itself does between
-stages. The target is 1.02 × the J that 500 plain float32 L-BFGS steps reach at full resolution. Methods:
+What it is: the objective is the ``gatys`` preset's J(G) (the paper's normalised network, relu4_2
+content, relu1_1…relu5_1 style with equal λ, α = 1, β from style strength 20, TV weight 20) evaluated in
+float32 on G at full resolution (``transfer.Objective`` with a float32 config); a method's image at a coarse
+stage is upsampled bilinearly to full size first, as the run itself does between stages. The target is
+1.02 × the J that 500 plain float32 L-BFGS steps reach at full resolution. Methods:
 
 - ``lbfgs-fp32-white``: plain L-BFGS in float32 from white noise (the ``gatys`` preset itself);
 - ``lbfgs-fp32-content``: the same from the content image (the ``fast`` preset's start, so the two differ
