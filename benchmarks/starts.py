@@ -6,9 +6,10 @@ J divided by the lowest final J of the pair and size. A ratio near 1 means the s
 end; the safeguarded L-BFGS (``optim.py``) is what keeps the noisy starts from climbing into noise. Also
 reported: how many trial steps the safeguard rejected.
 
-What it is not: not a test. Results go to ``results/starts.md`` and ``results/starts.json``.
+What it is not: not a test. Results go to ``results/starts.md`` and ``results/starts.json``; records of
+earlier invocations for other pairs, sizes or starts are kept.
 
-    python benchmarks/starts.py [--sizes 192,256] [--pairs chelsea:swirls,...]
+    python benchmarks/starts.py [--sizes 192,256] [--pairs chelsea:swirls,...] [--quick]
 """
 
 from __future__ import annotations
@@ -54,11 +55,31 @@ def one(content: str, style: str, size: int, init: str) -> dict:
     }
 
 
+def merged(records: list[dict], path) -> list[dict]:
+    """This invocation's records, after those of earlier ones in ``path`` for other pairs, sizes or starts."""
+    key = ("content", "style", "size", "init")
+    new = {tuple(r[k] for k in key) for r in records}
+    old = json.loads(path.read_text()) if path.exists() else []
+    return [r for r in old if tuple(r[k] for k in key) not in new] + records
+
+
+def machines(records: list[dict]) -> str:
+    """Which machine ran which pairs: "machine A: c × s, …; machine B: …"."""
+    by_machine: dict[str, dict] = {}
+    for r in records:
+        by_machine.setdefault(r["machine"], {})[f"{r['content']} × {r['style']}"] = None
+    return "; ".join(f"{m}: {', '.join(pairs)}" for m, pairs in by_machine.items())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="192,256")
     parser.add_argument("--pairs", default=DEFAULT_PAIRS)
+    parser.add_argument("--quick", action="store_true", help="one pair at 128 px, under results/quick/")
     args = parser.parse_args(argv)
+    if args.quick:
+        common.use_quick_results()
+        args.sizes, args.pairs = "128", DEFAULT_PAIRS.split(",")[0]
     threads = common.set_threads()
     transfer.BoxLBFGS = CountingLBFGS
     records, started = [], time.perf_counter()
@@ -72,9 +93,11 @@ def main(argv=None) -> int:
                     "size": size,
                     "init": init,
                     **one(content, style, size, init),
+                    "machine": common.machine().split(",")[0],
                 }
                 records.append(rec)
                 print(json.dumps(rec), flush=True)
+    records = merged(records, common.RESULTS / "starts.json")
     (common.RESULTS / "starts.json").write_text(json.dumps(records, indent=1))
     rows, worst = [], 1.0
     for size in sorted({r["size"] for r in records}):
@@ -94,8 +117,10 @@ def main(argv=None) -> int:
     notes = [
         "Each cell: final J / the lowest final J among the starts of that pair and size (in parentheses: "
         "trial steps the safeguard rejected, each one evaluation of the run's steps).",
-        f"Worst ratio: {worst:.2f}. `fast` settings and steps; torch threads: {threads}; whole benchmark "
+        f"Worst ratio: {worst:.2f}. `fast` settings and steps; torch threads: {threads}; this invocation "
         f"{time.perf_counter() - started:.0f} s.",
+        "The table merges every invocation's records (`results/starts.json`); the runs of one pair and size "
+        f"come from one machine: {machines(records)}.",
     ]
     common.write_result("starts", "Every start converges: final J by start kind", body, notes)
     return 0
