@@ -281,9 +281,9 @@ class Config:
     def tv_weight_for(self, side: int) -> float:
         r"""The TV weight of a G whose longer side is ``side`` px: $w_{tv}(L) = w \cdot \max(1, L / 256)^3$.
 
-        Measured, not derived: at a fixed weight the speckle index of ``fast`` results roughly doubles from 256
-        to 384 px (chelsea × udnie: 1.15 → 2.78); the cube brings it back to about 1.4 there and leaves every
-        run at up to 256 px as it was (benchmarks/results/quality.md).
+        Why: at a fixed weight, results carry more high-frequency colour speckle the larger they are; the cube
+        is the measured growth that holds the speckle index of ``fast`` at the 256 px level at 384 and 512 px,
+        and it leaves every run at up to 256 px as it was (README, "TV weight and image size").
         """
         return self.tv_weight * max(1.0, side / TV_SIDE) ** 3
 
