@@ -282,7 +282,7 @@ class Config:
         r"""The TV weight of a G whose longer side is ``side`` px: $w_{tv}(L) = w \cdot \max(1, L / 256)^3$.
 
         Why: at a fixed weight, results carry more high-frequency colour speckle the larger they are; the cube
-        is the measured growth that holds the speckle index of ``fast`` at the 256 px level at 384 and 512 px,
+        is the measured growth that keeps the speckle index of ``fast`` at about 1.5 or below up to 512 px,
         and it leaves every run at up to 256 px as it was (README, "TV weight and image size").
         """
         return self.tv_weight * max(1.0, side / TV_SIDE) ** 3
