@@ -140,7 +140,7 @@ class Config:
     # L-BFGS: k in H₀ = γ (I + k Σ_f B_f), B_f the 2×2, 4×4, 8×8 block means (0: off; 1 in the fast preset)
     precondition: float = 0.0
     frame_every: int = 10  # record a frame of G every this many steps (0: only first and last)
-    # Several styles and colour (issue 11; run(content, [S_0, S_1, …], config, masks=…)):
+    # Several styles and colour (run(content, [S_0, S_1, …], config, masks=…)):
     colour: str = "style"  # COLOURS: style (the style's colours) | luminance | histogram | keep-colours
     style_weights: tuple[float, ...] = ()  # w_s, one per style; () = equal: 1/N (sum, blend), 1 (scale)
     style_mix: str = "sum"  # STYLE_MIXES: sum Σ_s w_s J_style(S_s) | blend (one target Σ ŵ_s G_gram(S_s))

@@ -1190,7 +1190,7 @@ def check_closure_step(fn, seed: int = 0) -> CheckResult:
 
 
 # --------------------------------------------------------------------------------------------------
-# Colour and regions (issue 11): luminance, guided Gram matrices
+# Colour and regions (lesson 08): luminance, guided Gram matrices
 # --------------------------------------------------------------------------------------------------
 
 
