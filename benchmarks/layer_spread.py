@@ -95,12 +95,13 @@ def main(argv=None) -> int:
         ],
         rows,
     )
+    sample_pairs = [r for r in records if r["sample_pair"]]
     worst = {
-        kind: max(
-            records if kind.startswith("all") else [r for r in records if r["sample_pair"]],
-            key=lambda r: spread(r["normalised"]),
+        kind: max(group, key=lambda r: spread(r["normalised"]))
+        for kind, group in (
+            ("the sample pairs", sample_pairs),
+            ("all pairs, the paintings included", records),
         )
-        for kind in ("the sample pairs", "all pairs, the paintings included")
     }
     notes = [
         f"{size} px (longer side), float32. Spread: the largest λ_l J^[l] over the smallest; ✓: at most 10×.",
