@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tile",
         metavar="N|auto|off",
         help="evaluate the cost tile by tile, exactly, so that memory follows a tile of N px, not the image: "
-        "auto (default) only when the image does not fit in free memory, off never, N always",
+        "auto (default) only when the image does not fit in free memory, off never, N always (N at least the "
+        "halo, 80 px for the presets' layers)",
     )
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--history-size", type=int, metavar="M", help="L-BFGS: pairs of past steps kept")

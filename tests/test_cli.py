@@ -913,13 +913,25 @@ def test_tile_and_preset_hires_flags_become_config_fields():
 
 
 def test_forced_tiles_run_and_are_reported(tmp_path, capsys):
-    code, _, err = nst(
-        capsys, "--content", "chelsea", "--style", "swirls", "--out", tmp_path, *TINY, "--tile", "32"
-    )
+    # 128 px in cores of 80 px (the fast preset's halo, the smallest tile accepted): 2 × 1 tiles.
+    argv = ["--content", "chelsea", "--style", "swirls", "--out", tmp_path, *TINY, "--size", "128"]
+    code, _, err = nst(capsys, *argv, "--tile", "80")
     assert code == 0, err
-    assert "cost in tiles of 32 px" in err
+    assert "cost in tiles of 80 px" in err
     meta = json.loads((tmp_path / "run.json").read_text())
-    assert meta["config"]["tile"] == 32 and meta["tile"] == 32
+    assert meta["config"]["tile"] == 80 and meta["tile"] == 80
+
+
+def test_a_tile_smaller_than_the_halo_is_refused_in_one_sentence(tmp_path, capsys):
+    # A 7 px tile makes every box a 16 px core + 2 × 80 px halo: the run would take ~121x an untiled one.
+    argv = ["--content", "chelsea", "--style", "swirls", "--out", tmp_path / "o", *TINY, "--tile", "7"]
+    assert_one_line_error(
+        *nst(capsys, *argv),
+        "A tile of 7 px is smaller than the 80 px halo that every tile adds on each side",
+        "about 121x the work",
+        "use a tile of at least 80 px",
+    )
+    assert not (tmp_path / "o").exists()
 
 
 def test_resume_at_the_end_of_the_coarse_stage_from_the_command_line(tmp_path, capsys, monkeypatch):

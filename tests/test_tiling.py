@@ -222,6 +222,15 @@ def test_run_with_tiles_equals_the_untiled_run():
     assert tiled_run.metadata()["tile"] == 16
 
 
+def test_a_forced_tile_smaller_than_the_halo_is_refused_before_any_work(monkeypatch):
+    # SHALLOW's halo is 12 px: a 4 px tile would make every box 7 cores wide, ≈ 49x the work of a step.
+    C, S, _ = images()
+    monkeypatch.setattr(transfer.Objective, "__init__", lambda *a, **k: pytest.fail("work started"))
+    with pytest.raises(ValueError, match=r"tile of 4 px is smaller than the 12 px halo .*about 49x"):
+        transfer.run(C, S, RUN.replace(tile=4), progress=False)
+    assert tiling.choose_tile(RUN.replace(tile=12), (45, 70), (45, 70)) == 12  # the halo itself is accepted
+
+
 def test_a_forced_tile_larger_than_the_image_is_the_untiled_run():
     C, S, _ = images()
     one_tile = transfer.run(C, S, RUN.replace(tile=512), progress=False)

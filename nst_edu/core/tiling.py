@@ -447,10 +447,26 @@ def _tile_choices(hw, layers) -> list[int]:
     return out
 
 
+def _check_tile_side(tile: int, layers) -> None:
+    """Refuse (ValueError) a forced tile smaller than the halo: each box would be more than 3 cores wide, so
+    one step would cost many times the untiled step, for memory that a larger tile saves as well."""
+    halo, grid = halo_and_grid(layers)
+    if tile >= halo:
+        return
+    core = max(grid, tile // grid * grid)
+    work = ((core + 2 * halo) / core) ** 2  # pixels VGG sees per pixel of G, in the worst box
+    raise ValueError(
+        f"a tile of {tile} px is smaller than the {halo} px halo that every tile adds on each side for these "
+        f"layers (about {work:.0f}x the work of an untiled step); use a tile of at least {halo} px, "
+        "or 0 (auto) to tile only when the image does not fit in memory"
+    )
+
+
 def choose_tile(config, content_hw, style_hw, device="cpu", available: int | None = None) -> int:
     """The tile side a run at these sizes evaluates J with; 0 means untiled.
 
-    ``config.tile`` −1: 0; N ≥ 1: N (0 when one tile covers the image). 0 (auto): 0 when the untiled
+    ``config.tile`` −1: 0; N ≥ 1: N (0 when one tile covers the image; ValueError when N is smaller than the
+    halo). 0 (auto): 0 when the untiled
     estimate fits in ``memory.SAFETY`` × ``available`` (default: ``memory.available_bytes(device)``; unknown
     counts as fitting), else the largest tile (the fewest boxes) whose estimate fits, else 0 (no tile helps:
     ``check_fits`` then refuses the run).
@@ -459,7 +475,10 @@ def choose_tile(config, content_hw, style_hw, device="cpu", available: int | Non
     if config.tile == -1:
         return 0
     if config.tile > 0:
-        return config.tile if len(tiles(C_hw, config.tile, config.layers)) > 1 else 0
+        if len(tiles(C_hw, config.tile, config.layers)) == 1:
+            return 0
+        _check_tile_side(config.tile, config.layers)
+        return config.tile
     if available is None:
         available = memory.available_bytes(device)
     budget = None if available is None else memory.SAFETY * available
