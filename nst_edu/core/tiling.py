@@ -466,10 +466,9 @@ def choose_tile(config, content_hw, style_hw, device="cpu", available: int | Non
     """The tile side a run at these sizes evaluates J with; 0 means untiled.
 
     ``config.tile`` −1: 0; N ≥ 1: N (0 when one tile covers the image; ValueError when N is smaller than the
-    halo). 0 (auto): 0 when the untiled
-    estimate fits in ``memory.SAFETY`` × ``available`` (default: ``memory.available_bytes(device)``; unknown
-    counts as fitting), else the largest tile (the fewest boxes) whose estimate fits, else 0 (no tile helps:
-    ``check_fits`` then refuses the run).
+    halo). 0 (auto): 0 when the untiled estimate fits in ``memory.SAFETY`` × ``available`` (default:
+    ``memory.available_bytes(device)``; unknown counts as fitting), else the largest tile (the fewest boxes)
+    whose estimate fits, else 0 (no tile helps: ``check_fits`` then refuses the run).
     """
     C_hw, S_hw = memory.image_hw(content_hw), memory.image_hw(style_hw)
     if config.tile == -1:
